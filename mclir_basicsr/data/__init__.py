@@ -1,0 +1,4 @@
+"""Imports every `*_dataset.py` here so that its classes register in BasicSR's registries."""
+from .._scan import import_suffixed
+
+_modules = import_suffixed(__name__, __file__, '_dataset')

@@ -1,0 +1,237 @@
+"""Validation of this package's option keys.
+
+BasicSR reads options with silent ``.get`` defaults, so a misspelt key silently turns a feature off. Every key of
+ours is checked here; an unknown one is an error naming the nearest valid key, and every message names the key
+path (``train.history.copies[1].decay``) and says what to change.
+
+Our keys:
+
+* ``train.history``: ``init_decay`` (float in [0, 1], default 0.1) and ``copies`` (non-empty list of
+  ``{period: int >= 1, decay: float in [0, 1)}``).
+* The authors' spelling, as an alternative to ``train.history`` (never both): ``train.neg_iter`` (int or list of
+  ints -> one copy per entry, its ``period``), ``train.neg_decay`` (float or list -> ``decay`` of each copy) and
+  ``train.neg_start`` (float -> ``init_decay``).
+* ``train.spn_opt``: a loss option dict (``type: SPNLoss`` and its keyword arguments).
+* top level ``base_model_type``: the BasicSR model class that ``MCLIRModel`` extends (default ``SRModel``).
+"""
+import difflib
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import List
+
+HISTORY_KEYS = ('init_decay', 'copies')
+COPY_KEYS = ('period', 'decay')
+AUTHOR_KEYS = ('neg_iter', 'neg_decay', 'neg_start')
+OUR_TRAIN_KEYS = ('history', 'spn_opt') + AUTHOR_KEYS
+OUR_TOP_KEYS = ('base_model_type', )
+BASICSR_TOP_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d',
+                    'path', 'train', 'val', 'logger', 'dist_params', 'dist', 'rank', 'world_size', 'auto_resume',
+                    'is_train', 'root_path', 'find_unused_parameters', 'gt_usm', 'queue_size')
+DEFAULT_INIT_DECAY = 0.1
+
+# Keys BasicSR (and its common plugins) read under ``train``; a key close to one of ours but not listed here is
+# treated as a typo of ours.
+BASICSR_TRAIN_KEYS = ('ema_decay', 'optim_g', 'optim_d', 'scheduler', 'total_iter', 'warmup_iter', 'pixel_opt',
+                      'perceptual_opt', 'gan_opt', 'ldl_opt', 'net_d_iters', 'net_d_init_iters', 'artifacts_opt',
+                      'style_opt', 'l1_opt', 'gan_type', 'r1_reg_weight', 'path_reg_weight', 'net_g_reg_every',
+                      'net_d_reg_every', 'mixing_prob', 'fix_flow', 'flow_lr_mul', 'use_grad_clip')
+
+
+class OptionError(ValueError):
+    """A problem with an option file: the message names the key path and what to do."""
+
+
+def nearest(key, valid, cutoff=0.6):
+    """The valid key closest to ``key`` (or None)."""
+    match = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=cutoff)
+    return match[0] if match else None
+
+
+def check_known_keys(d, valid, path):
+    """Raise :class:`OptionError` for the first key of ``d`` not in ``valid``."""
+    for key in d:
+        if key not in valid:
+            hint = nearest(key, valid)
+            hint = f' Did you mean {path}.{hint}?' if hint else ''
+            raise OptionError(f'unknown key {path}.{key}.{hint} Valid keys: {", ".join(valid)}.')
+
+
+def _is_number(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def check_number(value, path, low=None, high=None, low_open=False, high_open=False):
+    """Return ``float(value)`` after checking its type and range; the message names ``path``."""
+    if not _is_number(value) or not math.isfinite(float(value)):
+        raise OptionError(f'{path} must be a number, got {value!r}.')
+    value = float(value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        lo = f'{"(" if low_open else "["}{low:g}' if low is not None else '(-inf'
+        hi = f'{high:g}{")" if high_open else "]"}' if high is not None else 'inf)'
+        raise OptionError(f'{path} must be in {lo}, {hi}, got {value:g}.')
+    return value
+
+
+def check_int(value, path, low=None):
+    if isinstance(value, bool) or not (isinstance(value, numbers.Integral) or
+                                       (isinstance(value, float) and value.is_integer())):
+        raise OptionError(f'{path} must be an integer, got {value!r}.')
+    value = int(value)
+    if low is not None and value < low:
+        raise OptionError(f'{path} must be >= {low}, got {value}.')
+    return value
+
+
+def check_bool(value, path):
+    if not isinstance(value, bool):
+        raise OptionError(f'{path} must be true or false, got {value!r}.')
+    return value
+
+
+@dataclass
+class CopySpec:
+    """One history copy: refreshed every ``period`` iterations with ``theta <- decay*theta + (1-decay)*net``."""
+    period: int
+    decay: float
+
+
+@dataclass
+class HistoryConfig:
+    init_decay: float = DEFAULT_INIT_DECAY
+    copies: List[CopySpec] = field(default_factory=list)
+    source: str = 'train.history'
+
+
+def parse_history(train_opt, path='train'):
+    """Read and check the history copies from ``opt['train']`` (either spelling). Returns :class:`HistoryConfig`."""
+    if not isinstance(train_opt, dict):
+        raise OptionError(f'{path} must be a mapping.')
+    authors = [k for k in AUTHOR_KEYS if k in train_opt]
+    if 'history' in train_opt and authors:
+        raise OptionError(f'{path}.history and the authors\' keys {", ".join(f"{path}.{k}" for k in authors)} are '
+                          f'both given; use one spelling (see README, "Using the authors\' keys").')
+    if 'history' in train_opt:
+        return _parse_history_block(train_opt['history'], f'{path}.history')
+    if authors:
+        return _parse_authors_keys(train_opt, path)
+    raise OptionError(f'{path}.history is required by MCLIR models: add e.g.\n'
+                      f'  history:\n    init_decay: 0.1\n    copies:\n      - {{period: 100, decay: 0.1}}\n'
+                      f'(or the authors\' keys {path}.neg_iter / neg_decay / neg_start).')
+
+
+def _parse_history_block(hist, path):
+    if not isinstance(hist, dict):
+        raise OptionError(f'{path} must be a mapping with keys {", ".join(HISTORY_KEYS)}, got {hist!r}.')
+    check_known_keys(hist, HISTORY_KEYS, path)
+    init_decay = check_number(hist.get('init_decay', DEFAULT_INIT_DECAY), f'{path}.init_decay', 0, 1)
+    copies = hist.get('copies')
+    if not isinstance(copies, (list, tuple)) or len(copies) == 0:
+        raise OptionError(f'{path}.copies must be a non-empty list such as [{{period: 100, decay: 0.1}}], '
+                          f'got {copies!r}.')
+    specs = []
+    for i, c in enumerate(copies):
+        cpath = f'{path}.copies[{i}]'
+        if not isinstance(c, dict):
+            raise OptionError(f'{cpath} must be a mapping {{period: int, decay: float}}, got {c!r}.')
+        check_known_keys(c, COPY_KEYS, cpath)
+        for key in COPY_KEYS:
+            if key not in c:
+                raise OptionError(f'{cpath}.{key} is missing.')
+        specs.append(CopySpec(check_int(c['period'], f'{cpath}.period', low=1),
+                              check_number(c['decay'], f'{cpath}.decay', 0, 1, high_open=True)))
+    return HistoryConfig(init_decay=init_decay, copies=specs, source=path)
+
+
+def _as_list(value, n, path):
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise OptionError(f'{path} has {len(value)} entries but train.neg_iter has {n}; give one per copy '
+                              f'or a single number.')
+        return list(value)
+    return [value] * n
+
+
+def _parse_authors_keys(train_opt, path):
+    if 'neg_iter' not in train_opt:
+        raise OptionError(f'{path}.neg_iter is required with the authors\' keys (the refresh period of each copy).')
+    iters = train_opt['neg_iter']
+    iters = list(iters) if isinstance(iters, (list, tuple)) else [iters]
+    if not iters:
+        raise OptionError(f'{path}.neg_iter must not be empty.')
+    periods = [check_int(v, f'{path}.neg_iter' + (f'[{i}]' if len(iters) > 1 else ''), low=1)
+               for i, v in enumerate(iters)]
+    decays = _as_list(train_opt.get('neg_decay', 0.1), len(periods), f'{path}.neg_decay')
+    decays = [check_number(v, f'{path}.neg_decay', 0, 1, high_open=True) for v in decays]
+    init_decay = check_number(train_opt.get('neg_start', DEFAULT_INIT_DECAY), f'{path}.neg_start', 0, 1)
+    return HistoryConfig(init_decay=init_decay, copies=[CopySpec(p, d) for p, d in zip(periods, decays)],
+                         source=f'{path}.neg_iter/neg_decay/neg_start')
+
+
+def check_train_typos(train_opt, path='train'):
+    """Catch misspellings of our keys under ``train`` (e.g. ``histroy``) that BasicSR would silently ignore."""
+    for key in train_opt:
+        if key in OUR_TRAIN_KEYS or key in BASICSR_TRAIN_KEYS:
+            continue
+        hint = nearest(key, OUR_TRAIN_KEYS, cutoff=0.75)
+        if hint:
+            raise OptionError(f'unknown key {path}.{key}. Did you mean {path}.{hint}?')
+
+
+def check_top_typos(opt):
+    for key in opt:
+        if key in OUR_TOP_KEYS or key in BASICSR_TOP_KEYS:
+            continue
+        hint = nearest(key, OUR_TOP_KEYS, cutoff=0.75)
+        if hint:
+            raise OptionError(f'unknown top-level key {key}. Did you mean {hint}?')
+
+
+def check_options(opt):
+    """Check the keys of ours in a parsed BasicSR option dict; raise :class:`OptionError` on the first problem.
+
+    For MCLIR models (training): the history copies and ``train.spn_opt`` are required and fully checked.
+    For other models: our keys are refused, since the model would ignore them.
+    """
+    from basicsr.utils.registry import LOSS_REGISTRY, MODEL_REGISTRY
+
+    from .models.mclir_model import MCLIRModel, resolve_model_class
+    check_top_typos(opt)
+    model_type = opt.get('model_type')
+    train_opt = opt.get('train') or {}
+    if not isinstance(train_opt, dict):
+        raise OptionError('train must be a mapping.')
+    check_train_typos(train_opt)
+    if model_type not in MODEL_REGISTRY:
+        hint = nearest(model_type, list(MODEL_REGISTRY._obj_map))
+        raise OptionError(f'model_type {model_type!r} is not registered in BasicSR\'s MODEL_REGISTRY.'
+                          + (f' Did you mean {hint}?' if hint else '') +
+                          ' Import the package that registers it before training.')
+    model_cls = resolve_model_class(opt)
+    ours = [f'train.{k}' for k in OUR_TRAIN_KEYS if k in train_opt]
+    if 'base_model_type' in opt:
+        ours.append('base_model_type')
+    if not issubclass(model_cls, MCLIRModel):
+        if ours:
+            raise OptionError(f'{", ".join(ours)} set, but model_type {model_type} does not use it. '
+                              f'Use model_type: MCLIRModel (with base_model_type: {model_type} to keep that '
+                              f'class\'s behaviour).')
+        return
+    if not opt.get('is_train', True):
+        return
+    parse_history(train_opt)
+    spn = train_opt.get('spn_opt')
+    if not isinstance(spn, dict):
+        raise OptionError('train.spn_opt is required by MCLIR models: add e.g.\n'
+                          '  spn_opt:\n    type: SPNLoss\n    loss_weight: 0.001\n    vgg_weights: random')
+    loss_type = spn.get('type')
+    if loss_type not in LOSS_REGISTRY:
+        hint = nearest(loss_type, list(LOSS_REGISTRY._obj_map))
+        raise OptionError(f'train.spn_opt.type {loss_type!r} is not a registered loss.'
+                          + (f' Did you mean {hint}?' if hint else ''))
+    loss_cls = LOSS_REGISTRY.get(loss_type)
+    check = getattr(loss_cls, 'check_options', None)
+    if check is not None:
+        check({k: v for k, v in spn.items() if k != 'type'}, 'train.spn_opt')

@@ -1,0 +1,37 @@
+"""Small shared helpers."""
+import os
+import time
+
+import torch
+
+
+def atomic_torch_save(obj, path, retries=3):
+    """``torch.save`` to ``path`` atomically: write a temporary file beside it, fsync, then rename over ``path``.
+
+    A crash at any moment leaves either the old file or the complete new one, never a partial file under
+    ``path``. Transient errors are retried ``retries`` times, then raised (a lost checkpoint is not ignored).
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f'.{os.path.basename(path)}.tmp-{os.getpid()}')
+    for attempt in range(1, retries + 1):
+        try:
+            with open(tmp, 'wb') as f:
+                torch.save(obj, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            try:  # make the rename itself durable
+                dir_fd = os.open(directory, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+            except OSError:
+                pass
+            return
+        except OSError:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            if attempt == retries:
+                raise
+            time.sleep(1)
