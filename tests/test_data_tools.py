@@ -146,7 +146,7 @@ def test_cli(pairs, tmp_path, capsys):
     assert lmdb_tools.main(args) == 2  # outputs now exist
     err = capsys.readouterr().err
     assert err.startswith('mclir-make-lmdb: error:') and 'g.lmdb' in err and 'Traceback' not in err
-    args[-3:] = ['g2.lmdb', '--out-lq', 'l2.lmdb']
+    args[-3:] = [str(tmp_path / 'g2.lmdb'), '--out-lq', str(tmp_path / 'l2.lmdb')]
     assert lmdb_tools.main(['--gt', str(tmp_path / 'missing')] + args[2:]) == 2
     err = capsys.readouterr().err
     assert "GT folder '" in err and "missing' does not exist" in err and 'Traceback' not in err

@@ -196,8 +196,8 @@ def build_demo_data(root='datasets/demo', tasks=TASKS, force=False, seed=0, quie
     if not train_photos or set(train_photos) - set(TRAIN_PHOTOS):
         raise ValueError(f'train_photos {train_photos} must be a non-empty subset of {TRAIN_PHOTOS} '
                          f'(validation photos {VAL_PHOTOS} are never used for training).')
-    config = {'seed': seed, 'train_photos': train_photos, 'val_photos': list(VAL_PHOTOS), 'crop': CROP,
-              'step': STEP, 'min_std': MIN_STD, 'max_black': MAX_BLACK, 'val_size': VAL_SIZE, 'downscale_over': DOWNSCALE_OVER,
+    config = {'seed': seed, 'train_photos': train_photos, 'val_photos': list(VAL_PHOTOS), 'crop': CROP, 'step': STEP,
+              'min_std': MIN_STD, 'max_black': MAX_BLACK, 'val_size': VAL_SIZE, 'downscale_over': DOWNSCALE_OVER,
               'max_crops_per_photo': max_crops_per_photo}
     out, todo = {}, []
     for task in tasks:
