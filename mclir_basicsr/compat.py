@@ -225,14 +225,25 @@ def _model_to_device(self, net):
 
 
 def fix_options(opt):
-    """Post-process parsed BasicSR options for this machine; returns ``opt`` (changed in place)."""
-    from basicsr.utils import get_root_logger  # noqa: F401 - logger not set up yet; use warnings
-    datasets = opt.get('datasets') or {}
-    train_set = datasets.get('train')
-    if train_set is not None and train_set.get('prefetch_mode') == 'cuda' and opt.get('num_gpu', 0) == 0:
+    """Post-process parsed BasicSR options for this machine; returns ``opt`` (changed in place).
+
+    * ``prefetch_mode: cuda`` without a GPU: BasicSR's CUDAPrefetcher would crash; use the plain loader.
+    * ``prefetch_mode: cpu`` with ``num_worker_per_gpu: 0``: BasicSR's PrefetchDataLoader starts a second reader
+      thread on the same dataset object at the first epoch; the lazily opened file client races
+      (``KeyError: 'type'`` in the thread) and the training loop then waits forever. Use the plain loader.
+    """
+    train_set = (opt.get('datasets') or {}).get('train')
+    if train_set is None:
+        return opt
+    mode = train_set.get('prefetch_mode')
+    if mode == 'cuda' and opt.get('num_gpu', 0) == 0:
         warnings.warn('datasets.train.prefetch_mode is cuda but no GPU is used (num_gpu: 0): using the CPU '
                       'prefetcher instead.')
-        train_set['prefetch_mode'] = 'cpu'
+        train_set['prefetch_mode'] = None
+    elif mode == 'cpu' and not train_set.get('num_worker_per_gpu'):
+        warnings.warn('datasets.train.prefetch_mode: cpu with num_worker_per_gpu: 0 hangs in BasicSR 1.4.2 (two '
+                      'threads read one dataset); using the plain CPU prefetcher instead.')
+        train_set['prefetch_mode'] = None
     return opt
 
 
