@@ -170,23 +170,15 @@ def _parse_authors_keys(train_opt, path):
                          source=f'{path}.neg_iter/neg_decay/neg_start')
 
 
-def check_train_typos(train_opt, path='train'):
-    """Catch misspellings of our keys under ``train`` (e.g. ``histroy``) that BasicSR would silently ignore."""
-    for key in train_opt:
-        if key in OUR_TRAIN_KEYS or key in BASICSR_TRAIN_KEYS:
+def check_typos(d, ours, theirs, prefix, label='key '):
+    """Catch misspellings of our keys (e.g. ``histroy``) that BasicSR would silently ignore: a key of ``d`` that
+    is neither ours nor BasicSR's but close to one of ours. ``prefix`` is the key path of ``d`` (``train.``)."""
+    for key in d:
+        if key in ours or key in theirs:
             continue
-        hint = nearest(key, OUR_TRAIN_KEYS, cutoff=0.75)
+        hint = nearest(key, ours, cutoff=0.75)
         if hint:
-            raise OptionError(f'unknown key {path}.{key}. Did you mean {path}.{hint}?')
-
-
-def check_top_typos(opt):
-    for key in opt:
-        if key in OUR_TOP_KEYS or key in BASICSR_TOP_KEYS:
-            continue
-        hint = nearest(key, OUR_TOP_KEYS, cutoff=0.75)
-        if hint:
-            raise OptionError(f'unknown top-level key {key}. Did you mean {hint}?')
+            raise OptionError(f'unknown {label}{prefix}{key}. Did you mean {prefix}{hint}?')
 
 
 def check_options(opt):
@@ -198,12 +190,12 @@ def check_options(opt):
     from basicsr.utils.registry import LOSS_REGISTRY, MODEL_REGISTRY
 
     from .models.mclir_model import MCLIRModel, resolve_model_class
-    check_top_typos(opt)
+    check_typos(opt, OUR_TOP_KEYS, BASICSR_TOP_KEYS, '', label='top-level key ')
     model_type = opt.get('model_type')
     train_opt = opt.get('train') or {}
     if not isinstance(train_opt, dict):
         raise OptionError('train must be a mapping.')
-    check_train_typos(train_opt)
+    check_typos(train_opt, OUR_TRAIN_KEYS, BASICSR_TRAIN_KEYS, 'train.')
     if model_type not in MODEL_REGISTRY:
         hint = nearest(model_type, list(MODEL_REGISTRY._obj_map))
         raise OptionError(f'model_type {model_type!r} is not registered in BasicSR\'s MODEL_REGISTRY.'

@@ -1,0 +1,68 @@
+"""Every shipped option file loads, passes our checks, and every ``type:`` resolves in its BasicSR registry."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+import yaml
+
+from basicsr.archs import build_network
+from basicsr.utils.options import ordered_yaml
+from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
+from mclir_basicsr.models.mclir_model import resolve_model_class
+from mclir_basicsr.options import check_options
+from tests.conftest import ROOT
+
+FILES = sorted(glob.glob(osp.join(ROOT, 'options', '**', '*.yml'), recursive=True))
+
+
+def _load(path):
+    with open(path) as f:
+        return yaml.load(f, Loader=ordered_yaml()[0])
+
+
+def test_there_are_option_files():
+    names = {osp.relpath(p, ROOT) for p in FILES}
+    for task in ('SRx2', 'DNs25'):
+        assert f'options/train/demo/train_MCLIR_EDSR_{task}_demo.yml' in names
+        assert f'options/train/demo/train_EDSR_{task}_demo_baseline.yml' in names
+        assert f'options/test/demo/test_MCLIR_EDSR_{task}_demo.yml' in names
+    assert len([n for n in names if n.startswith('options/train/paper/')]) >= 3
+    assert len([n for n in names if n.startswith('options/test/paper/')]) >= 3
+
+
+@pytest.mark.parametrize('path', FILES, ids=[osp.relpath(p, ROOT) for p in FILES])
+def test_option_file(path):
+    opt = _load(path)
+    is_train = '/train/' in path
+    opt['is_train'] = is_train
+    check_options(opt)
+    assert opt['model_type'] in MODEL_REGISTRY
+    resolve_model_class(opt)
+    assert opt['network_g']['type'] in ARCH_REGISTRY
+    for phase, dataset in opt['datasets'].items():
+        assert dataset['type'] in DATASET_REGISTRY, (phase, dataset['type'])
+    for metric in (opt.get('val') or {}).get('metrics', {}).values():
+        assert metric['type'] in METRIC_REGISTRY
+    for key, value in (opt.get('train') or {}).items():
+        if key.endswith('_opt') and isinstance(value, dict):
+            assert value['type'] in LOSS_REGISTRY, (key, value['type'])
+    # the network's arguments are right: it builds and runs on a small input
+    net = build_network(opt['network_g']).eval()
+    with torch.no_grad():
+        out = net(torch.rand(1, 3, 16, 16))
+    assert out.shape[-1] == 16 * opt.get('scale', 1)
+
+
+def test_demo_pairs_differ_only_in_mclir_keys():
+    """The SPN demo is the baseline plus model_type, history and spn_opt (and its name): nothing else changes."""
+    for task in ('SRx2', 'DNs25'):
+        base = _load(osp.join(ROOT, 'options', 'train', 'demo', f'train_EDSR_{task}_demo_baseline.yml'))
+        spn = _load(osp.join(ROOT, 'options', 'train', 'demo', f'train_MCLIR_EDSR_{task}_demo.yml'))
+        assert spn['model_type'] == 'MCLIRModel' and base['model_type'] == 'SRModel'
+        for key in ('history', 'spn_opt'):
+            spn['train'].pop(key)
+        for d in (base, spn):
+            d.pop('name')
+            d.pop('model_type')
+        assert spn == base
