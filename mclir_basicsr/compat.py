@@ -268,7 +268,9 @@ def _wrap_parse_options(parse_options):
         opt, args = parse_options(root_path, is_train=is_train)
         fix_options(opt)
         from .options import check_options
+        from .preflight import check_inputs
         check_options(opt)
+        check_inputs(opt)
         return opt, args
 
     parse_and_check._mclir_wrapped = True
