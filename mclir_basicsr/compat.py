@@ -258,6 +258,10 @@ def patch_basicsr_runtime():
     bsr_options.init_dist = init_dist_any_device
     BaseModel.model_to_device = _model_to_device
     bsr_train.load_resume_state = resume.load_resume_state
+    if not hasattr(bsr_train.EnlargedSampler, 'skip_once'):
+        bsr_train.EnlargedSampler = resume.resumable_sampler_class()
+    if not getattr(bsr_train.create_train_val_dataloader, '_mclir_wrapped', False):
+        bsr_train.create_train_val_dataloader = resume.wrap_create_loaders(bsr_train.create_train_val_dataloader)
     for module in (bsr_train, bsr_test):
         if not getattr(module.parse_options, '_mclir_wrapped', False):
             module.parse_options = _wrap_parse_options(module.parse_options)

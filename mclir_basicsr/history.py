@@ -93,6 +93,7 @@ class HistoryBank:
     def __init__(self, net, specs, init_decay=0.0, fresh_factory=None):
         net = bare_module(net)
         self.init_decay = float(init_decay)
+        self.ranks_verified = 1  # ranks the copies were last checked identical on (1 without DDP)
         self.copies = []
         for i, spec in enumerate(specs):
             fresh = fresh_factory(i) if (init_decay > 0 and fresh_factory is not None) else None
@@ -103,11 +104,33 @@ class HistoryBank:
         return len(self.copies)
 
     def step(self, current_iter):
-        """Refresh the copies whose period divides ``current_iter``; returns their indices."""
+        """Refresh the copies whose period divides ``current_iter``; returns their indices.
+
+        The schedule depends on ``current_iter`` only, so every rank refreshes the same copies; under DDP the
+        refreshed copies are then checked to be identical on all ranks (one small all-gather per refresh).
+        """
         due = [i for i, c in enumerate(self.copies) if current_iter % c.period == 0]
         for i in due:
             self.copies[i].refresh()
+        if due:
+            self.ranks_verified = self.verify_across_ranks(f'history copies {due} at iter {current_iter}')
         return due
+
+    @torch.no_grad()
+    def checksums(self):
+        """One float64 checksum per copy (sum of the norms of its tensors), on the copies' device."""
+        sums = []
+        for c in self.copies:
+            norms = torch._foreach_norm(c._dst) if c._dst else []
+            sums.append(torch.stack(norms).double().sum() if norms else torch.zeros((), dtype=torch.float64))
+        return torch.stack(sums)
+
+    def verify_across_ranks(self, what='history copies'):
+        """Raise if the copies differ between DDP ranks; returns the number of ranks compared (1 without DDP)."""
+        from .dist import check_same_on_all_ranks, world_size
+        if world_size() == 1:
+            return 1
+        return check_same_on_all_ranks(self.checksums(), what)
 
     @torch.no_grad()
     def negatives(self, x):

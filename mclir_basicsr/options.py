@@ -12,6 +12,8 @@ Our keys:
   ints -> one copy per entry, its ``period``), ``train.neg_decay`` (float or list -> ``decay`` of each copy) and
   ``train.neg_start`` (float -> ``init_decay``).
 * ``train.spn_opt``: a loss option dict (``type: SPNLoss`` and its keyword arguments).
+* ``train.divergence_guard``: ``enabled`` (bool, default true), ``max_consecutive_bad_steps`` (int >= 1, default
+  10): a step with a non-finite loss or gradient is skipped; that many in a row stop training.
 * top level ``base_model_type``: the BasicSR model class that ``MCLIRModel`` extends (default ``SRModel``).
 """
 import difflib
@@ -23,7 +25,8 @@ from typing import List
 HISTORY_KEYS = ('init_decay', 'copies')
 COPY_KEYS = ('period', 'decay')
 AUTHOR_KEYS = ('neg_iter', 'neg_decay', 'neg_start')
-OUR_TRAIN_KEYS = ('history', 'spn_opt') + AUTHOR_KEYS
+GUARD_KEYS = ('enabled', 'max_consecutive_bad_steps')
+OUR_TRAIN_KEYS = ('history', 'spn_opt', 'divergence_guard') + AUTHOR_KEYS
 OUR_TOP_KEYS = ('base_model_type', )
 BASICSR_TOP_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d',
                     'path', 'train', 'val', 'logger', 'dist_params', 'dist', 'rank', 'world_size', 'auto_resume',
@@ -170,6 +173,25 @@ def _parse_authors_keys(train_opt, path):
                          source=f'{path}.neg_iter/neg_decay/neg_start')
 
 
+@dataclass
+class GuardConfig:
+    enabled: bool = True
+    max_consecutive_bad_steps: int = 10
+
+
+def parse_guard(train_opt, path='train.divergence_guard'):
+    """Read and check ``train.divergence_guard`` (optional). Returns :class:`GuardConfig`."""
+    guard = train_opt.get('divergence_guard')
+    if guard is None:
+        return GuardConfig()
+    if not isinstance(guard, dict):
+        raise OptionError(f'{path} must be a mapping with keys {", ".join(GUARD_KEYS)}, got {guard!r}.')
+    check_known_keys(guard, GUARD_KEYS, path)
+    return GuardConfig(enabled=check_bool(guard.get('enabled', True), f'{path}.enabled'),
+                       max_consecutive_bad_steps=check_int(guard.get('max_consecutive_bad_steps', 10),
+                                                           f'{path}.max_consecutive_bad_steps', low=1))
+
+
 def check_typos(d, ours, theirs, prefix, label='key '):
     """Catch misspellings of our keys (e.g. ``histroy``) that BasicSR would silently ignore: a key of ``d`` that
     is neither ours nor BasicSR's but close to one of ours. ``prefix`` is the key path of ``d`` (``train.``)."""
@@ -214,6 +236,7 @@ def check_options(opt):
     if not opt.get('is_train', True):
         return
     parse_history(train_opt)
+    parse_guard(train_opt)
     spn = train_opt.get('spn_opt')
     if not isinstance(spn, dict):
         raise OptionError('train.spn_opt is required by MCLIR models: add e.g.\n'

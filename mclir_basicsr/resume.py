@@ -70,4 +70,103 @@ def load_resume_state(opt):
     except Exception as err:
         raise RuntimeError(f'cannot read training state {path} (path.resume_state): {err}') from err
     check_resume(opt, state['iter'])
+    remember_resume_position(state)
     return state
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Exact continuation: random-number states and the position inside the current epoch
+# ------------------------------------------------------------------------------------------------------------------
+def capture_rng_state():
+    """Python, NumPy and torch (CPU and CUDA) random states as plain, ``weights_only``-loadable values."""
+    import random
+
+    import numpy as np
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        'python': [version, list(internal), gauss],
+        'numpy': [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        'torch': torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state):
+    import random
+
+    import numpy as np
+    version, internal, gauss = state['python']
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state['numpy']
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state['torch'])
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+_resume_position = {}
+
+
+def remember_resume_position(state):
+    """Called when a state is loaded: the training-data position to continue from (epoch, iter)."""
+    _resume_position.clear()
+    _resume_position.update(epoch=int(state['epoch']), iter=int(state['iter']))
+
+
+def fast_forward_sampler(train_loader, train_sampler, batch_size):
+    """Make the resumed epoch skip the batches already trained on before the state was saved.
+
+    BasicSR restarts the saved epoch from its first batch, so a resumed run trains again on data it has seen
+    and differs from an uninterrupted one. Epoch ``e`` covers iterations ``e*L+1 .. (e+1)*L`` (``L`` batches per
+    epoch, ``drop_last``), so ``iter - e*L`` batches of it are done. Returns the number of batches skipped.
+    """
+    if not _resume_position or train_sampler is None:
+        return 0
+    pos = dict(_resume_position)
+    _resume_position.clear()
+    per_epoch = len(train_loader)
+    done = pos['iter'] - pos['epoch'] * per_epoch
+    if not 0 < done <= per_epoch:
+        return 0
+    train_sampler.skip_once(pos['epoch'], done * batch_size)
+    return done
+
+
+def resumable_sampler_class():
+    from basicsr.data.data_sampler import EnlargedSampler
+
+    class ResumableSampler(EnlargedSampler):
+        """BasicSR's EnlargedSampler that can skip the first ``n`` indices of one given epoch, once."""
+
+        _skip = None
+
+        def skip_once(self, epoch, n):
+            self._skip = (epoch, n)
+
+        def __iter__(self):
+            indices = super().__iter__()
+            if self._skip is not None and self._skip[0] == self.epoch:
+                n, self._skip = self._skip[1], None
+                return iter(list(indices)[n:])
+            return indices
+
+    return ResumableSampler
+
+
+def wrap_create_loaders(create):
+    """Wrap ``basicsr.train.create_train_val_dataloader`` so that a resumed run continues mid-epoch exactly."""
+
+    def create_and_fast_forward(opt, logger):
+        result = create(opt, logger)
+        train_loader, train_sampler = result[0], result[1]
+        skipped = fast_forward_sampler(train_loader, train_sampler, train_loader.batch_size or 1)
+        if skipped:
+            logger.info(f'Resume: skipping the {skipped} batches of the current epoch trained on before the state '
+                        f'was saved.')
+        return result
+
+    create_and_fast_forward._mclir_wrapped = True
+    return create_and_fast_forward

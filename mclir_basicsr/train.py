@@ -8,6 +8,7 @@ import sys
 
 import mclir_basicsr  # noqa: F401  (compat shims + registration, before basicsr)
 from mclir_basicsr.compat import patch_basicsr_runtime
+from mclir_basicsr.models.mclir_model import TrainingDiverged
 from mclir_basicsr.options import OptionError
 
 
@@ -20,6 +21,8 @@ def main(argv=None):
         train_pipeline(os.getcwd())
     except OptionError as err:
         sys.exit(f'mclir-train: option error: {err}')
+    except TrainingDiverged as err:
+        sys.exit(f'mclir-train: {err}')
 
 
 if __name__ == '__main__':

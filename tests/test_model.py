@@ -155,7 +155,8 @@ def test_checkpoint_is_a_plain_basicsr_checkpoint(tmp_path):
     assert set(ckpt) == {'params', 'params_ema'}
     state = torch.load(tmp_path / 'training_states' / '1.state', weights_only=True)
     assert set(state) == {'epoch', 'iter', 'optimizers', 'schedulers', 'mclir'}
-    assert state['mclir']['periods'] == [2, 3] and len(state['mclir']['copies']) == 2
+    assert state['mclir']['history']['periods'] == [2, 3] and len(state['mclir']['history']['copies']) == 2
+    assert set(state['mclir']['rng']) >= {'python', 'numpy', 'torch'}
     test_opt = make_opt(tmp_path / 'test', model_type='SRModel')
     test_opt['is_train'] = False
     test_opt['path']['pretrain_network_g'] = str(tmp_path / 'models' / 'net_g_1.pth')

@@ -37,7 +37,7 @@ def write_options(path, data_root, name='pipe', total_iter=6, extra=None):
 
 
 def _copies(state_path):
-    return torch.load(state_path, weights_only=True)['mclir']['copies']
+    return torch.load(state_path, weights_only=True)['mclir']['history']['copies']
 
 
 def test_train_validate_save_resume_and_test(tmp_path, tiny_data):

@@ -17,11 +17,18 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
+from ..dist import all_ranks_agree, world_size
 from ..history import HistoryBank, bare_module
-from ..options import OptionError, nearest, parse_history
+from ..options import OptionError, nearest, parse_guard, parse_history
+from ..resume import capture_rng_state, restore_rng_state
 from ..utils import atomic_torch_save
 
 FRESH_SEED_OFFSET = 7919  # copies' fresh initialisations use manual_seed + offset + index, on a forked RNG
+STATE_FORMAT = 2
+
+
+class TrainingDiverged(RuntimeError):
+    """Too many consecutive steps with a non-finite loss or gradient (``train.divergence_guard``)."""
 
 
 @MODEL_REGISTRY.register()
@@ -35,7 +42,9 @@ class MCLIRModel(SRModel):
       (or the authors' ``neg_iter``/``neg_decay``/``neg_start``), refreshed after the optimiser step;
     * ``self.cri_spn``: the loss built from ``train.spn_opt`` (``SPNLoss``), called as
       ``cri_spn(output, negatives, gt=gt, lq=lq)`` and logged as ``l_spn``;
-    * the copies in every training state, restored on resume.
+    * the copies (and the random-number states) in every training state, restored on resume;
+    * a divergence guard (``train.divergence_guard``): a step whose loss or gradient is not finite is skipped
+      (no optimiser step, no EMA, no refresh), logged, and too many in a row stop training.
 
     ``base_model_type: X`` (top-level option) builds ``MCLIR<X>`` instead: the same additions on top of X.
     """
@@ -53,6 +62,10 @@ class MCLIRModel(SRModel):
         cfg = parse_history(train_opt)
         if not isinstance(train_opt.get('spn_opt'), dict):
             raise OptionError('train.spn_opt is required by MCLIR models (see README, option reference).')
+        self.guard = parse_guard(train_opt)
+        self.bad_steps = 0
+        self.last_saved = None
+        self._sync_logged = False
         self.history = HistoryBank(self.net_g, cfg.copies, cfg.init_decay, self._fresh_network)
         self.cri_spn = build_loss(train_opt['spn_opt']).to(self.device)
         logger = get_root_logger()
@@ -88,12 +101,43 @@ class MCLIRModel(SRModel):
                 loss_dict['l_style'] = l_style
         loss_dict['l_spn'] = self.spn_loss(self.output)
         l_total = sum(loss_dict.values())
-        l_total.backward()
-        self.optimizer_g.step()
+        l_total.backward()  # also for a bad loss: under DDP every rank must join the gradient all-reduce
         self.log_dict = self.reduce_loss_dict(loss_dict)
+        if self.guard.enabled and not self._step_is_finite(l_total):
+            self._skip_step(current_iter)
+            return
+        self.bad_steps = 0
+        self.optimizer_g.step()
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
-        self.history.step(current_iter)
+        if self.history.step(current_iter) and self.history.ranks_verified > 1 and not self._sync_logged:
+            self._sync_logged = True
+            get_root_logger().info(f'History copies refreshed at iter {current_iter} are identical on '
+                                   f'{self.history.ranks_verified} ranks (checked at every refresh).')
+
+    def _step_is_finite(self, l_total):
+        """Loss and all gradients finite, on every rank (one device sync; one all-reduce under DDP)."""
+        grads = [p.grad for p in self.net_g.parameters() if p.grad is not None]
+        values = [l_total.detach().reshape(1)]
+        if grads:
+            values.append(torch.stack(torch._foreach_norm(grads)).to(values[0].dtype))
+        finite = bool(torch.isfinite(torch.cat(values)).all().item())
+        return all_ranks_agree(finite, self.device)
+
+    def _skip_step(self, current_iter):
+        self.optimizer_g.zero_grad(set_to_none=True)
+        self.bad_steps += 1
+        terms = ', '.join(f'{k}={v:.4g}' for k, v in self.log_dict.items())
+        limit = self.guard.max_consecutive_bad_steps
+        get_root_logger().warning(f'iter {current_iter}: non-finite loss or gradient ({terms}); step skipped, weights '
+                                  f'and history copies unchanged ({self.bad_steps}/{limit} in a row).')
+        if self.bad_steps >= limit:
+            last = self.last_saved or 'none saved yet in this run'
+            raise TrainingDiverged(
+                f'training stopped at iter {current_iter}: {self.bad_steps} consecutive steps with a non-finite loss '
+                f'or gradient (train.divergence_guard.max_consecutive_bad_steps = {limit}). Last checkpoint: {last}. '
+                f'Lower train.spn_opt.loss_weight (the subtract form is unbounded) or the learning rate, or use '
+                f'form: ratio; then resume with --auto_resume.')
 
     # ------------------------------------------------------------------ checkpoints
     @master_only
@@ -107,7 +151,9 @@ class MCLIRModel(SRModel):
         for net_, key in zip(nets, keys):
             state = bare_module(net_).state_dict()
             save_dict[key] = OrderedDict((k[7:] if k.startswith('module.') else k, v.cpu()) for k, v in state.items())
-        atomic_torch_save(save_dict, os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
+        path = os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth')
+        atomic_torch_save(save_dict, path)
+        self.last_saved = path
 
     @master_only
     def save_training_state(self, epoch, current_iter):
@@ -119,19 +165,34 @@ class MCLIRModel(SRModel):
             'iter': current_iter,
             'optimizers': [o.state_dict() for o in self.optimizers],
             'schedulers': [s.state_dict() for s in self.schedulers],
-            'mclir': self.history.state_dict(),
+            'mclir': {
+                'format': STATE_FORMAT,
+                'history': self.history.state_dict(),
+                'rng': capture_rng_state(),
+                'bad_steps': self.bad_steps,
+            },
         }
         atomic_torch_save(state, os.path.join(self.opt['path']['training_states'], f'{current_iter}.state'))
 
     def resume_training(self, resume_state):
         super().resume_training(resume_state)
         source = self.opt['path'].get('resume_state') or 'resume state'
-        if 'mclir' not in resume_state:
-            get_root_logger().warning(f'{source} holds no history copies (a plain BasicSR state?): the copies start '
-                                      f'from the resumed network_g instead.')
+        logger = get_root_logger()
+        mclir = resume_state.get('mclir')
+        if mclir is None:
+            logger.warning(f'{source} holds no history copies (a plain BasicSR state?): the copies start from the '
+                           f'resumed network_g instead.')
             return
-        self.history.load_state_dict(resume_state['mclir'], source=source)
-        get_root_logger().info(f'Restored {len(self.history)} history copies from {source}.')
+        if not isinstance(mclir, dict) or mclir.get('format') != STATE_FORMAT:
+            raise ValueError(f'{source} was written by another version of mclir-basicsr (state format '
+                             f'{mclir.get("format") if isinstance(mclir, dict) else "?"}, expected {STATE_FORMAT}).')
+        self.history.load_state_dict(mclir['history'], source=source)
+        self.bad_steps = int(mclir.get('bad_steps', 0))
+        ranks = self.history.verify_across_ranks(f'history copies restored from {source}')
+        if world_size() == 1:
+            restore_rng_state(mclir['rng'])  # the uninterrupted run's random stream continues exactly
+        logger.info(f'Restored {len(self.history)} history copies from {source}'
+                    + (f' (identical on {ranks} ranks).' if ranks > 1 else '.'))
 
 
 _FACTORY_CACHE = {}
