@@ -1,8 +1,12 @@
 """Small shared helpers."""
 import os
+import signal
 import time
 
 import torch
+
+# Fault injection for the reliability tests: SIGKILL in the middle of writing a file whose name ends with this.
+_KILL_IN_SAVE = os.environ.get('MCLIR_DEBUG_SIGKILL_IN_SAVE')
 
 
 def atomic_torch_save(obj, path, retries=3):
@@ -17,6 +21,10 @@ def atomic_torch_save(obj, path, retries=3):
         try:
             with open(tmp, 'wb') as f:
                 torch.save(obj, f)
+                if _KILL_IN_SAVE and path.endswith(_KILL_IN_SAVE):
+                    f.truncate(f.tell() // 2)
+                    f.flush()
+                    os.kill(os.getpid(), signal.SIGKILL)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)

@@ -5,6 +5,7 @@ Any BasicSR model class whose training step is SRModel's (SwinIRModel, HAT-style
 (``model_type: MCLIRSwinIRModel``) or with ``model_type: MCLIRModel`` and ``base_model_type: <YourModel>``.
 """
 import os
+import signal
 from collections import OrderedDict
 
 import torch
@@ -25,6 +26,8 @@ from ..utils import atomic_torch_save
 
 FRESH_SEED_OFFSET = 7919  # copies' fresh initialisations use manual_seed + offset + index, on a forked RNG
 STATE_FORMAT = 2
+# Fault injection for the reliability tests (README, "Reliability"): SIGKILL this process when iteration N starts.
+_KILL_AT_ITER = int(os.environ.get('MCLIR_DEBUG_SIGKILL_AT_ITER') or 0)
 
 
 class TrainingDiverged(RuntimeError):
@@ -88,6 +91,8 @@ class MCLIRModel(SRModel):
         return self.cri_spn(output, negatives, gt=getattr(self, 'gt', None), lq=self.lq)
 
     def optimize_parameters(self, current_iter):
+        if current_iter == _KILL_AT_ITER:
+            os.kill(os.getpid(), signal.SIGKILL)
         self.optimizer_g.zero_grad()
         self.output = self.net_g(self.lq)
         loss_dict = OrderedDict()
@@ -188,11 +193,13 @@ class MCLIRModel(SRModel):
                              f'{mclir.get("format") if isinstance(mclir, dict) else "?"}, expected {STATE_FORMAT}).')
         self.history.load_state_dict(mclir['history'], source=source)
         self.bad_steps = int(mclir.get('bad_steps', 0))
+        self.last_saved = source
         ranks = self.history.verify_across_ranks(f'history copies restored from {source}')
         if world_size() == 1:
             restore_rng_state(mclir['rng'])  # the uninterrupted run's random stream continues exactly
-        logger.info(f'Restored {len(self.history)} history copies from {source}'
-                    + (f' (identical on {ranks} ranks).' if ranks > 1 else '.'))
+        checksum = self.history.checksums().sum().item()
+        logger.info(f'Restored {len(self.history)} history copies from {source} (checksum {checksum!r}'
+                    + (f', identical on {ranks} ranks).' if ranks > 1 else ').'))
 
 
 _FACTORY_CACHE = {}
