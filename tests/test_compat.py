@@ -65,3 +65,13 @@ def test_runtime_patch_is_idempotent():
     assert bsr_train.parse_options is first
     from mclir_basicsr import resume
     assert bsr_train.load_resume_state is resume.load_resume_state
+
+
+def test_console_scripts_declared_and_runnable():
+    from importlib.metadata import entry_points
+    scripts = {e.name: e.value for e in entry_points(group='console_scripts') if e.name.startswith('mclir-')}
+    assert scripts == {'mclir-train': 'mclir_basicsr.train:main', 'mclir-test': 'mclir_basicsr.test:main',
+                       'mclir-demo': 'mclir_basicsr.demo:main', 'mclir-make-lmdb': 'mclir_basicsr.data.lmdb_tools:main',
+                       'mclir-demo-data': 'mclir_basicsr.data.demo_data:main'}
+    res = subprocess.run([sys.executable, '-m', 'mclir_basicsr.train', '-h'], capture_output=True, text=True)
+    assert res.returncode == 0 and '--auto_resume' in res.stdout and '--launcher' in res.stdout

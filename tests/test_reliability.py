@@ -110,7 +110,13 @@ def test_random_kills_never_break_auto_resume(tmp_path, tiny_data):
         before = set(exp.glob('train_run_*.log'))
         proc = subprocess.Popen([sys.executable, '-m', 'mclir_basicsr.train', '-opt', 'train.yml', '--auto_resume'],
                                 cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        time.sleep(rng.uniform(2.0, 9.0))
+        if attempt % 2 == 0:  # anywhere from start-up on (imports, option parsing, state loading, first steps)
+            time.sleep(rng.uniform(0.5, 6.0))
+        else:  # inside training: steps, checkpoint writes (every 3 iterations), validation (every 7)
+            deadline = time.time() + 120
+            while time.time() < deadline and not _new_log_says(exp, before, 'Start training from'):
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 2.5))
         if proc.poll() is not None:
             pytest.fail(f'attempt {attempt}: training exited by itself ({proc.returncode}): {proc.stderr.read()}')
         proc.send_signal(signal.SIGKILL)
@@ -122,6 +128,8 @@ def test_random_kills_never_break_auto_resume(tmp_path, tiny_data):
             path, checksum = match.group(1), float(match.group(2))
             assert _checksum(_state(path)['mclir']['history']['copies']) == checksum
             resumed_from.append(int(os.path.basename(path).split('.')[0]))
+        elif attempt % 2 == 1:
+            pytest.fail(f'attempt {attempt}: started training without restoring the copies:\n{log[-2000:]}')
     print(f'\nrandom kills: 20; {len(resumed_from)} restarts got as far as restoring, from states {resumed_from}')
     assert len(resumed_from) >= 10, resumed_from
     assert resumed_from == sorted(resumed_from)  # never went back to an older state than before
@@ -132,6 +140,11 @@ def test_random_kills_never_break_auto_resume(tmp_path, tiny_data):
                                              f'train:total_iter={last + 3}'], cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (exp / 'training_states' / f'{last + 3}.state').exists()
+
+
+def _new_log_says(exp, before, text):
+    new_logs = sorted(set(exp.glob('train_run_*.log')) - before)
+    return bool(new_logs) and text in open(new_logs[-1]).read()
 
 
 def test_ddp_two_cpu_processes_keep_copies_identical_and_resume(tmp_path, tiny_data):

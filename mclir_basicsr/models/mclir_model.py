@@ -156,9 +156,7 @@ class MCLIRModel(SRModel):
         for net_, key in zip(nets, keys):
             state = bare_module(net_).state_dict()
             save_dict[key] = OrderedDict((k[7:] if k.startswith('module.') else k, v.cpu()) for k, v in state.items())
-        path = os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth')
-        atomic_torch_save(save_dict, path)
-        self.last_saved = path
+        atomic_torch_save(save_dict, os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
 
     @master_only
     def save_training_state(self, epoch, current_iter):
@@ -177,7 +175,9 @@ class MCLIRModel(SRModel):
                 'bad_steps': self.bad_steps,
             },
         }
-        atomic_torch_save(state, os.path.join(self.opt['path']['training_states'], f'{current_iter}.state'))
+        path = os.path.join(self.opt['path']['training_states'], f'{current_iter}.state')
+        atomic_torch_save(state, path)
+        self.last_saved = path
 
     def resume_training(self, resume_state):
         super().resume_training(resume_state)
