@@ -220,3 +220,32 @@ def test_perceptual_and_ema_kept(tmp_path):
     _train(model, 2)
     assert set(model.get_current_log()) == {'l_pix', 'l_percep', 'l_spn'}
     assert hasattr(model, 'net_g_ema')
+
+
+def test_user_registered_network_with_batchnorm(tmp_path):
+    """Any network in ARCH_REGISTRY works, one registered by user code included; its BatchNorm statistics are
+    averaged into the copies like parameters."""
+    from torch import nn
+
+    from basicsr.utils.registry import ARCH_REGISTRY
+
+    @ARCH_REGISTRY.register()
+    class UserTestNet(nn.Module):
+
+        def __init__(self, feat=4):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(3, feat, 3, padding=1), nn.BatchNorm2d(feat), nn.ReLU(),
+                                      nn.Conv2d(feat, 12, 3, padding=1), nn.PixelShuffle(2))
+
+        def forward(self, x):
+            return self.body(x)
+
+    opt = make_opt(tmp_path, network={'type': 'UserTestNet', 'feat': 4},
+                   history={'init_decay': 0.0, 'copies': [{'period': 1, 'decay': 0.5}]})
+    model = build_model(opt)
+    bn_copy = model.history.copies[0].module.body[1]
+    before = bn_copy.running_mean.clone()
+    _train(model, 1)
+    bn_net = model.net_g.body[1]
+    assert torch.equal(bn_copy.running_mean, torch.lerp(before, bn_net.running_mean, 0.5))
+    assert bn_copy.num_batches_tracked.item() == bn_net.num_batches_tracked.item() == 1
