@@ -130,6 +130,19 @@ def build_torchvision_vgg_features(vgg_type, weights_path=None):
     return features
 
 
+class _VGGFeaturesOnly(torch.nn.Module):
+    """A torchvision VGG without its classifier; ``load_state_dict`` takes a full VGG file (BasicSR's
+    ``VGG_PRETRAIN_PATH`` branch loads one) and uses its ``features.*`` tensors."""
+
+    def __init__(self, features):
+        super().__init__()
+        self.features = features
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        feats = {k: v for k, v in state_dict.items() if k.startswith('features.')}
+        return super().load_state_dict(feats, strict=strict, assign=assign)
+
+
 class _VGGFactory(types.SimpleNamespace):
     """Stands in for ``torchvision.models.vgg`` inside ``basicsr.archs.vgg_arch``.
 
@@ -152,7 +165,7 @@ class _VGGFactory(types.SimpleNamespace):
                 path = find_vgg_weights(name)
                 if path is None:
                     raise FileNotFoundError(missing_vgg_weights_message(name, key='VGG weights'))
-            return types.SimpleNamespace(features=build_torchvision_vgg_features(name, path))
+            return _VGGFeaturesOnly(build_torchvision_vgg_features(name, path))
 
         return factory
 

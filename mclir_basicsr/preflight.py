@@ -69,6 +69,7 @@ def check_inputs(opt):
         raise OptionError('datasets must be a mapping of phase -> dataset options.')
     for phase_key, ds in datasets.items():
         _check_dataset(opt, str(phase_key), ds)
+    _check_resume_state(opt)
     _check_pretrained(opt)
     if opt.get('is_train', True):
         _check_vgg_weights(opt)
@@ -393,7 +394,7 @@ def _check_sizes(key, ds, pairs, scale, phase, gt_size):
     if bad_scale:
         name, g, q = bad_scale[0]
         rule = ('GT = LQ x scale' if phase == 'train' else
-                f'GT // scale = LQ (outside training BasicSR crops GT to LQ x scale)')
+                'GT // scale = LQ (outside training BasicSR crops GT to LQ x scale)')
         raise OptionError(f'{key}: GT/LQ sizes do not match scale {scale} ({rule}) for {len(bad_scale)} pair(s) '
                           f'{_few(n for n, _, _ in bad_scale)}; e.g. GT {pairs.gt_ref(name)} is {g[0]}x{g[1]} (HxW) '
                           f'and LQ {pairs.lq_ref(name)} is {q[0]}x{q[1]}, so GT should be '
@@ -479,6 +480,33 @@ def _build_state_shapes(net_opt, net_key):
     raise OptionError(f'{net_key}: cannot build network type {net_opt["type"]}: {errors[-1]}. Fix its arguments.')
 
 
+def _check_resume_state(opt):
+    """An explicit ``path.resume_state`` (without ``--auto_resume``) must be a readable training state."""
+    path = (opt.get('path') or {}).get('resume_state')
+    if not path or opt.get('auto_resume'):
+        return
+    if not isinstance(path, str):
+        raise OptionError(f'path.resume_state must be a file path or ~, got {path!r}.')
+    if not osp.isfile(path):
+        raise OptionError(f'path.resume_state points to {path}, which does not exist{_where(path)}. Fix the path, '
+                          f'or remove the key (or use --auto_resume) to pick the latest state.')
+    state = _torch_load(path, 'path.resume_state')
+    if not isinstance(state, dict) or 'iter' not in state:
+        raise OptionError(f'path.resume_state: {path} is not a BasicSR training state (no "iter" entry); give an '
+                          f'experiments/<name>/training_states/<iter>.state file.')
+    # BasicSR's check_resume then loads models/net_<x>_<iter>.pth for every network_<x> not ignored
+    ignore = (opt.get('path') or {}).get('ignore_resume_networks') or []
+    models = (opt.get('path') or {}).get('models')
+    for net in (k for k in opt if k.startswith('network_') and k not in ignore):
+        if models is None:
+            break
+        net_file = osp.join(models, f'net_{net[len("network_"):]}_{state["iter"]}.pth')
+        if not osp.isfile(net_file):
+            raise OptionError(f'path.resume_state: {path} is iteration {state["iter"]}, but {net_file} (the {net} '
+                              f'weights BasicSR loads with it) does not exist. Resume from a state whose network '
+                              f'files were saved, or use --auto_resume to pick the latest complete one.')
+
+
 def _check_pretrained(opt):
     path_opt = opt.get('path') or {}
     if _will_resume(opt):
@@ -492,8 +520,9 @@ def _check_pretrained(opt):
         if not isinstance(path, str):
             raise OptionError(f'{key} must be a file path or ~, got {path!r}.')
         if not osp.isfile(path):
-            raise OptionError(f'{key}: {path} does not exist{_where(path)}. Fix the path, or set {key}: ~ to train '
-                              f'from scratch.')
+            todo = (f'set {key}: ~ to train from scratch' if opt.get('is_train', True) else
+                    'train the model first')
+            raise OptionError(f'{key}: {path} does not exist{_where(path)}. Fix the path, or {todo}.')
         if net_key not in opt:
             continue
         ckpt = _torch_load(path, key)

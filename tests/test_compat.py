@@ -75,3 +75,20 @@ def test_console_scripts_declared_and_runnable():
                        'mclir-demo-data': 'mclir_basicsr.data.demo_data:main'}
     res = subprocess.run([sys.executable, '-m', 'mclir_basicsr.train', '-h'], capture_output=True, text=True)
     assert res.returncode == 0 and '--auto_resume' in res.stdout and '--launcher' in res.stdout
+
+
+def test_basicsr_vgg_pretrain_path_branch_loads_features(tmp_path, monkeypatch):
+    """BasicSR's own branch for experiments/pretrained_models/vgg19-dcbb9e9d.pth loads a full VGG file."""
+    from basicsr.archs import vgg_arch
+    from basicsr.losses import build_loss
+
+    from mclir_basicsr.compat import build_torchvision_vgg_features
+    torch.manual_seed(3)
+    feats = build_torchvision_vgg_features('vgg11')
+    state = {f'features.{k}': v for k, v in feats.state_dict().items()}
+    state['classifier.0.weight'] = torch.zeros(2, 2)  # a full torchvision file also holds the classifier
+    path = tmp_path / 'vgg.pth'
+    torch.save(state, path)
+    monkeypatch.setattr(vgg_arch, 'VGG_PRETRAIN_PATH', str(path))
+    loss = build_loss({'type': 'PerceptualLoss', 'layer_weights': {'conv1_1': 1.0}, 'vgg_type': 'vgg11'})
+    assert torch.equal(loss.vgg.vgg_net.conv1_1.weight, feats[0].weight)
