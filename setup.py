@@ -32,7 +32,7 @@ setup(
         'scikit-image',
         'numpy',
     ],
-    extras_require={'test': ['pytest']},
+    extras_require={'test': ['pytest'], 'bench': ['matplotlib']},
     entry_points={
         'console_scripts': [
             'mclir-train=mclir_basicsr.train:main',
