@@ -1,0 +1,351 @@
+"""The paper's "retrain existing models" protocol on the bundled demo data, with BasicSR's training loop.
+
+    python benchmarks/quality.py [--quick] [--task sr_x2|dn_s25|all] [--seeds 10,11,12] [--iters N] [--sweep]
+
+1. Train a baseline tiny EDSR (32 features, 4 blocks) with L1 (``options/train/demo/train_EDSR_*_baseline.yml``)
+   until it clearly beats the degraded input; the checkpoint is cached under benchmarks/out/cache/ and reused.
+2. Continue from that checkpoint with three arms, the same iterations, learning rate and data order
+   (per seed), each for every seed:
+     (a) l1        L1 only (the baseline's option file)
+     (b) spn_sub   L1 + SPN, form subtract (the demo's MCLIR option file: 2 copies, lambda 0.01)
+     (c) spn_ratio L1 + SPN, form ratio, lq_negative (the degraded input as an extra negative)
+3. Validation PSNR/SSIM (BasicSR's metrics, through its validation) every ``--val-freq`` iterations, read back
+   from each run's tensorboard events. Reported: per seed, mean, spread, and the per-seed difference vs (a).
+
+Every run is ``python -m mclir_basicsr.train -opt <generated yml>`` in its own process, with option files
+generated from options/train/demo/*.yml (only name, paths, iterations, seed, learning rate, validation
+frequency and, for (c), spn_opt are changed). Runs go to benchmarks/out/quality_runs/ and run ``--jobs`` at a
+time, each with ``--threads`` CPU threads.
+
+Writes benchmarks/out/quality.json and (with matplotlib) benchmarks/out/quality.png.
+"""
+import argparse
+import copy
+import hashlib
+import json
+import os
+import os.path as osp
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import yaml
+
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(HERE)
+OUT_DIR = osp.join(HERE, 'out')
+CACHE_DIR = osp.join(OUT_DIR, 'cache')
+DATA_ROOT = osp.join(ROOT, 'datasets', 'demo')
+
+TASKS = {
+    'sr_x2': dict(baseline='train_EDSR_SRx2_demo_baseline.yml', spn='train_MCLIR_EDSR_SRx2_demo.yml',
+                  dataset='demo_sr_x2_val', input_label='bicubic input'),
+    'dn_s25': dict(baseline='train_EDSR_DNs25_demo_baseline.yml', spn='train_MCLIR_EDSR_DNs25_demo.yml',
+                   dataset='demo_dn_s25_val', input_label='noisy input'),
+}
+ARMS = ['l1', 'spn_sub', 'spn_ratio']
+ARM_LABELS = {'l1': '(a) L1 only', 'spn_sub': '(b) SPN subtract', 'spn_ratio': '(c) SPN ratio + lq_negative'}
+RATIO_SPN = {'form': 'ratio', 'lq_negative': True, 'loss_weight': 0.01}  # (c): changes to the demo's spn_opt
+
+MODES = {
+    # baseline iterations, fine-tune iterations, seeds, validation frequency, margin over the input (dB)
+    'full': dict(baseline_iters=2000, iters=400, seeds=[10, 11, 12], val_freq=50, margin=0.3),
+    'quick': dict(baseline_iters=600, iters=60, seeds=[10], val_freq=20, margin=0.1),
+}
+BASELINE_LR = 5e-4  # the demo's
+FINETUNE_LR = 1e-4  # continuing from a converged model: a lower, constant rate (milestones past the end)
+SWEEP = [('spn_sub', {'loss_weight': w}) for w in (0.003, 0.03, 0.1)] + \
+        [('spn_ratio', {'loss_weight': w}) for w in (0.003, 0.03)] + \
+        [('spn_sub', {'history_periods': [10, 100]})]
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def load_yml(name):
+    with open(osp.join(ROOT, 'options', 'train', 'demo', name)) as f:
+        return yaml.safe_load(f)
+
+
+def absolute_data_paths(opt):
+    for ds in opt['datasets'].values():
+        for key in ('dataroot_gt', 'dataroot_lq'):
+            if key in ds and not osp.isabs(ds[key]):
+                ds[key] = osp.join(ROOT, ds[key])
+    return opt
+
+
+def make_options(task, arm, name, iters, seed, lr, val_freq, pretrain=None, spn_changes=None, batch=None):
+    """An option dict from the demo option file of ``arm``; only the fields named in the docstring change."""
+    cfg = TASKS[task]
+    opt = absolute_data_paths(load_yml(cfg['baseline'] if arm == 'l1' else cfg['spn']))
+    opt['name'] = name
+    opt['num_gpu'] = 0
+    opt['manual_seed'] = seed
+    opt['path']['pretrain_network_g'] = pretrain
+    opt['path']['strict_load_g'] = True
+    train = opt['train']
+    train['total_iter'] = iters
+    train['optim_g']['lr'] = lr
+    if pretrain is not None:  # fine-tuning: constant rate
+        train['scheduler'] = {'type': 'MultiStepLR', 'milestones': [10 * iters], 'gamma': 0.5}
+    if batch:
+        opt['datasets']['train']['batch_size_per_gpu'] = batch
+    if arm == 'spn_ratio':
+        train['spn_opt'].update(RATIO_SPN)
+    changes = dict(spn_changes or {})
+    periods = changes.pop('history_periods', None)
+    if periods:
+        train['history']['copies'] = [{'period': p, 'decay': 0.1} for p in periods]
+    if changes:
+        train['spn_opt'].update(changes)
+    opt['val']['val_freq'] = val_freq
+    opt['logger']['print_freq'] = val_freq
+    opt['logger']['save_checkpoint_freq'] = 10 ** 9  # only the final net_g_latest.pth
+    opt['logger']['use_tb_logger'] = True
+    return opt
+
+
+def run_training(opt, workdir, threads):
+    """Train ``opt`` with our entry point in ``workdir``; returns (seconds, validation curve, log path)."""
+    name = opt['name']
+    for sub in ('experiments', 'tb_logger'):
+        shutil.rmtree(osp.join(workdir, sub, name), ignore_errors=True)
+    os.makedirs(osp.join(workdir, 'options'), exist_ok=True)
+    opt_path = osp.join(workdir, 'options', f'{name}.yml')
+    with open(opt_path, 'w') as f:
+        yaml.safe_dump(opt, f, sort_keys=False)
+    env = dict(os.environ)
+    env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    for var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+        env[var] = str(threads)
+    log_path = osp.join(workdir, 'logs', f'{name}.log')
+    os.makedirs(osp.dirname(log_path), exist_ok=True)
+    start = time.time()
+    with open(log_path, 'w') as out:
+        proc = subprocess.run([sys.executable, '-m', 'mclir_basicsr.train', '-opt', opt_path], cwd=workdir,
+                              env=env, stdout=out, stderr=subprocess.STDOUT)
+    took = time.time() - start
+    if proc.returncode != 0:
+        with open(log_path) as f:
+            tail = ''.join(f.readlines()[-25:])
+        raise RuntimeError(f'training {name} failed (exit {proc.returncode}); log {log_path}:\n{tail}')
+    return took, read_curve(osp.join(workdir, 'tb_logger', name), opt['datasets']['val']['name'])
+
+
+def read_curve(tb_dir, dataset):
+    """{metric: [(iter, value), ...]} from BasicSR's tensorboard scalars ``metrics/<dataset>/<metric>``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(tb_dir, size_guidance={'scalars': 0})
+    acc.Reload()
+    curve = {}
+    for metric in ('psnr', 'ssim'):
+        tag = f'metrics/{dataset}/{metric}'
+        if tag in acc.Tags().get('scalars', []):
+            curve[metric] = [(int(e.step), float(e.value)) for e in acc.Scalars(tag)]
+    return curve
+
+
+def ensure_data(tasks):
+    missing = [t for t in tasks if not osp.isfile(osp.join(DATA_ROOT, t, 'manifest.json'))]
+    if missing:
+        log(f'building demo data for {", ".join(missing)} (python datasets/make_demo_data.py) ...')
+        subprocess.run([sys.executable, osp.join(ROOT, 'datasets', 'make_demo_data.py')], cwd=ROOT, check=True)
+
+
+def baseline_checkpoint(task, mode_cfg, workdir, threads, force=False):
+    """Train (or reuse from the cache) the L1 baseline; returns (path, info dict)."""
+    opt = make_options(task, 'l1', f'quality_baseline_{task}', mode_cfg['baseline_iters'], seed=10, lr=BASELINE_LR,
+                       val_freq=mode_cfg['baseline_iters'])
+    opt['train']['scheduler'] = {'type': 'MultiStepLR', 'milestones': [int(mode_cfg['baseline_iters'] * 0.75)],
+                                 'gamma': 0.5}
+    key = hashlib.sha1(json.dumps(opt, sort_keys=True).encode()).hexdigest()[:10]
+    stem = f'baseline_{task}_{mode_cfg["baseline_iters"]}it_{key}'
+    path, info_path = osp.join(CACHE_DIR, stem + '.pth'), osp.join(CACHE_DIR, stem + '.json')
+    if not force and osp.isfile(path) and osp.isfile(info_path):
+        with open(info_path) as f:
+            info = json.load(f)
+        log(f'  baseline: cached {osp.relpath(path, ROOT)} (PSNR {info["psnr"]:.3f} dB)')
+        return path, info
+    log(f'  baseline: training {mode_cfg["baseline_iters"]} iterations with L1 ...')
+    took, curve = run_training(opt, workdir, threads)
+    os.makedirs(CACHE_DIR, exist_ok=True)
+    shutil.copyfile(osp.join(workdir, 'experiments', opt['name'], 'models', 'net_g_latest.pth'), path)
+    info = {'iters': mode_cfg['baseline_iters'], 'seconds': took, 'psnr': curve['psnr'][-1][1],
+            'ssim': curve['ssim'][-1][1], 'options_hash': key}
+    with open(info_path, 'w') as f:
+        json.dump(info, f, indent=1)
+    log(f'  baseline: PSNR {info["psnr"]:.3f} dB, SSIM {info["ssim"]:.4f} after {took:.0f} s -> {osp.relpath(path, ROOT)}')
+    return path, info
+
+
+def summarise(runs, arms, seeds):
+    """Per arm: final PSNR/SSIM per seed, mean, spread (sample std and range), per-seed difference vs l1."""
+    out = {}
+    for arm in arms:
+        per_seed = {s: runs[(arm, s)]['final'] for s in seeds if (arm, s) in runs}
+        psnr = [v['psnr'] for v in per_seed.values()]
+        ssim = [v['ssim'] for v in per_seed.values()]
+        entry = {'per_seed': {str(s): v for s, v in per_seed.items()},
+                 'psnr_mean': statistics.fmean(psnr), 'ssim_mean': statistics.fmean(ssim),
+                 'psnr_std': statistics.stdev(psnr) if len(psnr) > 1 else 0.0,
+                 'psnr_range': max(psnr) - min(psnr), 'ssim_std': statistics.stdev(ssim) if len(ssim) > 1 else 0.0,
+                 'seconds_mean': statistics.fmean(runs[(arm, s)]['seconds'] for s in per_seed)}
+        if arm != 'l1':
+            diffs = {str(s): per_seed[s]['psnr'] - runs[('l1', s)]['final']['psnr'] for s in per_seed
+                     if ('l1', s) in runs}
+            entry['psnr_diff_vs_l1'] = diffs
+            entry['psnr_diff_mean'] = statistics.fmean(diffs.values()) if diffs else None
+            entry['ssim_diff_vs_l1'] = {str(s): per_seed[s]['ssim'] - runs[('l1', s)]['final']['ssim']
+                                        for s in per_seed if ('l1', s) in runs}
+        out[arm] = entry
+    return out
+
+
+def print_table(task, summary, baseline, input_metrics, seeds):
+    log(f'\n[{task}] validation PSNR (dB) / SSIM after fine-tuning (BasicSR metrics):')
+    log(f'  {TASKS[task]["input_label"]:<30} {input_metrics["psnr"]:.3f} / {input_metrics["ssim"]:.4f}')
+    log(f'  {"baseline (start of every arm)":<30} {baseline["psnr"]:.3f} / {baseline["ssim"]:.4f}')
+    head = f'  {"arm":<30}' + ''.join(f'{"seed " + str(s):>18}' for s in seeds) + f'{"mean":>9}{"std":>7}{"d vs (a)":>10}'
+    log(head)
+    for arm, e in summary.items():
+        row = f'  {ARM_LABELS.get(arm, arm):<30}'
+        for s in seeds:
+            v = e['per_seed'].get(str(s))
+            row += f'{v["psnr"]:9.3f}/{v["ssim"]:.4f}' if v else f'{"-":>18}'
+        row += f'{e["psnr_mean"]:9.3f}{e["psnr_std"]:7.3f}'
+        row += f'{e["psnr_diff_mean"]:+10.3f}' if e.get('psnr_diff_mean') is not None else f'{"":>10}'
+        log(row)
+    for arm, e in summary.items():
+        if e.get('psnr_diff_vs_l1'):
+            log(f'  {ARM_LABELS.get(arm, arm)} minus (a), per seed: ' +
+                ', '.join(f'seed {s}: {d:+.3f} dB' for s, d in e['psnr_diff_vs_l1'].items()))
+
+
+def plot(results, path):
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log('matplotlib is not installed: no PNG (pip install matplotlib, or the "bench" extra).')
+        return None
+    tasks = list(results)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.5), squeeze=False)
+    colors = {'l1': '#4c72b0', 'spn_sub': '#55a868', 'spn_ratio': '#dd8452'}
+    for ax, task in zip(axes[0], tasks):
+        res = results[task]
+        base = res['baseline']['psnr']
+        for run in res['runs']:
+            pts = [(0, base)] + [tuple(p) for p in run['curve'].get('psnr', [])]
+            xs, ys = zip(*pts)
+            label = run['label'] if run['seed'] == res['seeds'][0] else None
+            ax.plot(xs, ys, color=colors.get(run['arm'], '#888888'), alpha=0.4 if run.get('sweep') else 0.9,
+                    ls='--' if run.get('sweep') else '-', marker='o', ms=2.5, label=label)
+        ax.axhline(res['input_metrics']['psnr'], color='k', lw=0.8, ls=':', label=TASKS[task]['input_label'])
+        ax.set_title(f'{task}: fine-tuning from an L1 baseline ({len(res["seeds"])} seed(s))')
+        ax.set_xlabel('fine-tuning iteration')
+        ax.set_ylabel('validation PSNR (dB)')
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--quick', action='store_true', help='1 seed, short baseline and fine-tuning (< 5 min)')
+    parser.add_argument('--task', choices=list(TASKS) + ['all'], default='sr_x2')
+    parser.add_argument('--seeds', default=None, help='comma-separated (default 10,11,12; 10 with --quick)')
+    parser.add_argument('--iters', type=int, default=None, help='fine-tuning iterations (default 400; 60 quick)')
+    parser.add_argument('--baseline-iters', type=int, default=None, help='default 2000; 600 with --quick')
+    parser.add_argument('--val-freq', type=int, default=None)
+    parser.add_argument('--batch', type=int, default=None, help='batch size (default: the demo files\', 8)')
+    parser.add_argument('--sweep', action='store_true',
+                        help='also lambda / schedule variants of (b) and (c), first seed only: ' +
+                             '; '.join(f'{a} {c}' for a, c in SWEEP))
+    parser.add_argument('--jobs', type=int, default=2, help='trainings at a time (default 2)')
+    parser.add_argument('--threads', type=int, default=1, help='CPU threads per training (default 1)')
+    parser.add_argument('--retrain-baseline', action='store_true', help='ignore the cached baseline')
+    parser.add_argument('--out', default=OUT_DIR)
+    args = parser.parse_args(argv)
+    mode = 'quick' if args.quick else 'full'
+    cfg = dict(MODES[mode])
+    if args.seeds:
+        cfg['seeds'] = [int(s) for s in args.seeds.split(',')]
+    for key in ('iters', 'baseline_iters', 'val_freq'):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
+    cfg['val_freq'] = min(cfg['val_freq'], cfg['iters'])
+    tasks = list(TASKS) if args.task == 'all' else [args.task]
+    workdir = osp.join(args.out, 'quality_runs', mode)
+    os.makedirs(workdir, exist_ok=True)
+    t0 = time.time()
+    log(f'quality benchmark ({mode}): tasks {tasks}, seeds {cfg["seeds"]}, fine-tuning {cfg["iters"]} iterations '
+        f'(lr {FINETUNE_LR:g}), validation every {cfg["val_freq"]}; {args.jobs} job(s) x {args.threads} thread(s); '
+        f'load average {os.getloadavg()[0]:.2f}')
+    ensure_data(tasks)
+    sys.path.insert(0, ROOT)
+    import mclir_basicsr  # noqa: F401  (before basicsr)
+    from mclir_basicsr.demo import input_metrics as demo_input_metrics
+
+    results = {}
+    for task in tasks:
+        log(f'\n[{task}]')
+        inp = demo_input_metrics(DATA_ROOT, task)
+        base_path, base_info = baseline_checkpoint(task, cfg, workdir, max(args.threads, 1) * max(args.jobs, 1),
+                                                   force=args.retrain_baseline)
+        beats = base_info['psnr'] - inp['psnr']
+        log(f'  baseline {base_info["psnr"]:.3f} dB vs {TASKS[task]["input_label"]} {inp["psnr"]:.3f} dB: '
+            f'{beats:+.3f} dB' + ('' if beats >= cfg['margin'] else
+                                  f'  WARNING: less than {cfg["margin"]} dB; raise --baseline-iters'))
+        jobs = [(arm, seed, None) for seed in cfg['seeds'] for arm in ARMS]
+        if args.sweep:
+            jobs += [(arm, cfg['seeds'][0], changes) for arm, changes in SWEEP]
+
+        def one(job):
+            arm, seed, changes = job
+            tag = '' if not changes else '_' + '_'.join(f'{k}{v}' for k, v in changes.items()).replace(' ', '')
+            tag = tag.replace('[', '').replace(']', '').replace(',', '-')
+            name = f'quality_{task}_{arm}{tag}_s{seed}'
+            opt = make_options(task, arm, name, cfg['iters'], seed, FINETUNE_LR, cfg['val_freq'], pretrain=base_path,
+                               spn_changes=changes, batch=args.batch)
+            took, curve = run_training(opt, workdir, args.threads)
+            for m in curve:  # BasicSR validates once more after the loop, with the same weights: drop it
+                if any(it == cfg['iters'] for it, _ in curve[m]):
+                    curve[m] = [(it, v) for it, v in curve[m] if it <= cfg['iters']]
+            final = {m: curve[m][-1][1] for m in ('psnr', 'ssim')}
+            label = ARM_LABELS[arm] + (f' {changes}' if changes else '')
+            log(f'  {label:<45} seed {seed}: PSNR {final["psnr"]:.3f}, SSIM {final["ssim"]:.4f} ({took:.0f} s)')
+            return {'arm': arm, 'seed': seed, 'sweep': changes, 'label': label, 'name': name, 'seconds': took,
+                    'final': final, 'curve': curve,
+                    'spn_opt': opt['train'].get('spn_opt'), 'history': opt['train'].get('history')}
+
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            runs = list(pool.map(one, jobs))
+        main_runs = {(r['arm'], r['seed']): r for r in runs if not r['sweep']}
+        summary = summarise(main_runs, ARMS, cfg['seeds'])
+        print_table(task, summary, base_info, inp, cfg['seeds'])
+        results[task] = {'input_metrics': inp, 'baseline': base_info, 'seeds': cfg['seeds'], 'summary': summary,
+                         'runs': runs}
+    took = time.time() - t0
+    log(f'\ntotal {took:.0f} s; load average {os.getloadavg()[0]:.2f} at the end')
+    os.makedirs(args.out, exist_ok=True)
+    summary = {'mode': mode, 'config': cfg, 'finetune_lr': FINETUNE_LR, 'baseline_lr': BASELINE_LR,
+               'ratio_spn_changes': RATIO_SPN, 'jobs': args.jobs, 'threads': args.threads, 'seconds': took,
+               'command': ' '.join(['benchmarks/quality.py'] + (sys.argv[1:] if argv is None else list(argv))),
+               'arms': ARM_LABELS, 'results': results}
+    with open(osp.join(args.out, 'quality.json'), 'w') as f:
+        json.dump(summary, f, indent=1)
+    png = plot(results, osp.join(args.out, 'quality.png'))
+    log(f'wrote {osp.join(args.out, "quality.json")}' + (f' and {png}' if png else ''))
+    return summary
+
+
+if __name__ == '__main__':
+    main()
