@@ -85,15 +85,18 @@ class MCLIRModel(SRModel):
         return fresh.to(self.device)
 
     # ------------------------------------------------------------------ training step
-    def spn_loss(self, output):
+    def spn_loss(self, output, negatives=None):
         """The SPN term for ``output`` = net_g(self.lq): negatives from the copies on the same LQ batch."""
-        negatives = self.history.negatives(self.lq)
+        if negatives is None:
+            negatives = self.history.negatives(self.lq)
         return self.cri_spn(output, negatives, gt=getattr(self, 'gt', None), lq=self.lq)
 
     def optimize_parameters(self, current_iter):
         if current_iter == _KILL_AT_ITER:
             os.kill(os.getpid(), signal.SIGKILL)
         self.optimizer_g.zero_grad()
+        # the copies run first, so their activations never sit on top of the training graph's
+        negatives = self.history.negatives(self.lq)
         self.output = self.net_g(self.lq)
         loss_dict = OrderedDict()
         if self.cri_pix:
@@ -104,7 +107,7 @@ class MCLIRModel(SRModel):
                 loss_dict['l_percep'] = l_percep
             if l_style is not None:
                 loss_dict['l_style'] = l_style
-        loss_dict['l_spn'] = self.spn_loss(self.output)
+        loss_dict['l_spn'] = self.spn_loss(self.output, negatives)
         l_total = sum(loss_dict.values())
         l_total.backward()  # also for a bad loss: under DDP every rank must join the gradient all-reduce
         self.log_dict = self.reduce_loss_dict(loss_dict)
