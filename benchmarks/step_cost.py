@@ -77,11 +77,11 @@ PERIODS = {1: [100], 4: [100, 200, 500, 1000]}  # the authors' multi-negative sc
 DECAY = 0.1
 INIT_DECAY = 0.01
 ARMS = ['A', 'B', 'C', 'D', 'E1', 'E4']
-# only with --arms: C and D with SPNLoss's NHWC trick off (SPNLoss before it); D with ONE of its 4 copies drawn at
-# random each step (a prototype of a proposed option, patched in here: not what MCLIRModel does)
+# only with --arms: C and D with SPNLoss's NHWC trick off (SPNLoss before it); D with ONE of its 4 copies per step
+# (train.history.negatives: round_robin)
 EXTRA_ARMS = ['C0', 'D0', 'Ds']
 ARM_LABELS = {'C0': 'C0: C, NHWC negatives off', 'D0': 'D0: D, NHWC negatives off',
-              'Ds': 'Ds: D, one copy sampled per step (prototype)','A': 'A: L1', 'B': 'B: L1+Perceptual', 'C': 'C: MCLIR 1 copy', 'D': 'D: MCLIR 4 copies',
+              'Ds': 'Ds: D with history.negatives: round_robin','A': 'A: L1', 'B': 'B: L1+Perceptual', 'C': 'C: MCLIR 1 copy', 'D': 'D: MCLIR 4 copies',
               'E1': "E1: authors' style, 1 copy", 'E4': "E4: authors' style, 4 copies"}
 TARGETS = OrderedDict([('C/B', 1.10), ('D/B', 1.5), ('C/E1', 1.0), ('D/E4', 1.0), ('refresh_C', 0.02),
                        ('refresh_D', 0.02), ('mem_C', 1.10)])
@@ -175,6 +175,8 @@ def make_opt(net, arm, workdir, device):
         n = 1 if arm in ('C', 'C0') else 4
         opt['train']['history'] = {'init_decay': INIT_DECAY,
                                    'copies': [{'period': p, 'decay': DECAY} for p in PERIODS[n]]}
+        if arm == 'Ds':  # one copy per step: history.negatives: round_robin
+            opt['train']['history']['negatives'] = 'round_robin'
         opt['train']['spn_opt'] = {'type': 'SPNLoss', 'form': 'subtract', 'loss_weight': SPN_WEIGHT,
                                    'vgg_type': VGG_TYPE, 'layer_weights': dict(LAYER_WEIGHTS), 'criterion': 'l1',
                                    'use_input_norm': True, 'vgg_weights': 'random'}
@@ -193,15 +195,6 @@ def build_arm(net, arm, workdir, device):
         model = build_model(opt)
     if arm in ('C0', 'D0'):
         model.cri_spn.channels_last_on_cpu = False
-    if arm == 'Ds':
-        import random
-        rng, bank = random.Random(0), model.history
-
-        @torch.no_grad()
-        def one_sampled_negative(x):
-            return [rng.choice(bank.copies)(x)]
-
-        bank.negatives = one_sampled_negative
     return model
 
 

@@ -133,8 +133,14 @@ class HistoryBank:
         return check_same_on_all_ranks(self.checksums(), what)
 
     @torch.no_grad()
-    def negatives(self, x):
-        """Outputs of all copies on ``x`` (eval mode, no grad): a list of tensors."""
+    def negatives(self, x, current_iter=None, mode='all'):
+        """Outputs of the copies on ``x`` (eval mode, no grad): a list of tensors.
+
+        ``mode='all'``: every copy. ``mode='round_robin'``: only copy ``current_iter % N``. That is one copy's
+        forward and one VGG pass per step instead of N, and the same choice on every rank, without randomness.
+        """
+        if mode == 'round_robin' and current_iter is not None:
+            return [self.copies[current_iter % len(self.copies)](x)]
         return [c(x) for c in self.copies]
 
     def state_dict(self):

@@ -6,8 +6,9 @@ path (``train.history.copies[1].decay``) and says what to change.
 
 Our keys:
 
-* ``train.history``: ``init_decay`` (float in [0, 1], default 0.1) and ``copies`` (non-empty list of
-  ``{period: int >= 1, decay: float in [0, 1)}``).
+* ``train.history``: ``init_decay`` (float in [0, 1], default 0.1), ``copies`` (non-empty list of
+  ``{period: int >= 1, decay: float in [0, 1)}``) and ``negatives`` (``all``, default: every copy's output is a
+  negative at every step; ``round_robin``: one copy per step, copy ``current_iter % N``).
 * The authors' spelling, as an alternative to ``train.history`` (never both): ``train.neg_iter`` (int or list of
   ints -> one copy per entry, its ``period``), ``train.neg_decay`` (float or list -> ``decay`` of each copy) and
   ``train.neg_start`` (float -> ``init_decay``).
@@ -22,7 +23,8 @@ import numbers
 from dataclasses import dataclass, field
 from typing import List
 
-HISTORY_KEYS = ('init_decay', 'copies')
+HISTORY_KEYS = ('init_decay', 'copies', 'negatives')
+NEGATIVE_MODES = ('all', 'round_robin')
 COPY_KEYS = ('period', 'decay')
 AUTHOR_KEYS = ('neg_iter', 'neg_decay', 'neg_start')
 GUARD_KEYS = ('enabled', 'max_consecutive_bad_steps')
@@ -106,6 +108,7 @@ class HistoryConfig:
     init_decay: float = DEFAULT_INIT_DECAY
     copies: List[CopySpec] = field(default_factory=list)
     source: str = 'train.history'
+    negatives: str = 'all'
 
 
 def parse_history(train_opt, path='train'):
@@ -145,7 +148,10 @@ def _parse_history_block(hist, path):
                 raise OptionError(f'{cpath}.{key} is missing.')
         specs.append(CopySpec(check_int(c['period'], f'{cpath}.period', low=1),
                               check_number(c['decay'], f'{cpath}.decay', 0, 1, high_open=True)))
-    return HistoryConfig(init_decay=init_decay, copies=specs, source=path)
+    negatives = hist.get('negatives', 'all')
+    if negatives not in NEGATIVE_MODES:
+        raise OptionError(f'{path}.negatives must be one of {", ".join(NEGATIVE_MODES)}, got {negatives!r}.')
+    return HistoryConfig(init_decay=init_decay, copies=specs, source=path, negatives=negatives)
 
 
 def _as_list(value, n, path):

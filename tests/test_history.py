@@ -141,3 +141,18 @@ def test_bare_module_unwraps_compile_and_dp():
     assert bare_module(torch.nn.DataParallel(net)) is net
     compiled = torch.compile(net)
     assert bare_module(compiled) is net
+
+
+def test_round_robin_negatives_pick_one_copy_per_step():
+    torch.manual_seed(0)
+    net = nn.Conv2d(3, 3, 1)
+    bank = HistoryBank(net, [CopySpec(1, 0.5)] * 3, init_decay=0.0)
+    with torch.no_grad():
+        for i, c in enumerate(bank.copies):
+            c.module.bias.fill_(float(i))
+            c.module.weight.zero_()
+    x = torch.zeros(1, 3, 2, 2)
+    for it in range(1, 7):
+        (neg, ) = bank.negatives(x, it, mode='round_robin')
+        assert torch.equal(neg, torch.full_like(neg, float(it % 3)))
+    assert len(bank.negatives(x, 5)) == 3  # default: all copies

@@ -62,6 +62,25 @@ def test_negatives_are_computed_on_the_same_lq_in_eval_without_grad(tmp_path):
         assert not got.requires_grad and torch.equal(got, want.detach())
 
 
+def test_round_robin_negatives_in_training_step(tmp_path):
+    opt = make_opt(tmp_path)
+    opt['train']['history']['negatives'] = 'round_robin'
+    model = build_model(opt)
+    seen = []
+    forward = model.cri_spn.forward
+
+    def spy(output, negatives, gt=None, lq=None):
+        seen.append(len(negatives))
+        return forward(output, negatives, gt=gt, lq=lq)
+
+    model.cri_spn.forward = spy
+    calls = [0, 0]
+    for i, c in enumerate(model.history.copies):
+        c.module.register_forward_hook(lambda m, a, o, i=i: calls.__setitem__(i, calls[i] + 1))
+    _train(model, 4)
+    assert seen == [1, 1, 1, 1] and calls == [2, 2]  # iterations 1..4 use copies 1, 0, 1, 0
+
+
 def test_refresh_after_optimizer_step_on_schedule(tmp_path):
     model = build_model(make_opt(tmp_path))  # copies: (period 2, decay 0.5), (period 3, decay 0.25)
     for it in range(1, 7):

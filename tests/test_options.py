@@ -20,9 +20,11 @@ def test_history_block_parsed():
     assert [(c.period, c.decay) for c in cfg.copies] == [(100, 0.1), (1000, 0.1)]
 
 
-def test_init_decay_default():
+def test_init_decay_and_negatives_defaults():
     cfg = parse_history({'history': {'copies': [{'period': 5, 'decay': 0.5}]}})
-    assert cfg.init_decay == 0.1
+    assert cfg.init_decay == 0.1 and cfg.negatives == 'all'
+    cfg = parse_history({'history': {'negatives': 'round_robin', 'copies': [{'period': 5, 'decay': 0.5}]}})
+    assert cfg.negatives == 'round_robin'
 
 
 @pytest.mark.parametrize('keys, expected', [
@@ -64,6 +66,8 @@ BAD_HISTORY = [
     ({'neg_iter': 10, 'neg_start': 2}, r'train.neg_start must be in \[0, 1\]'),
     ({'neg_iter': 10, 'neg_decay': 1}, r'train.neg_decay must be in \[0, 1\)'),
     ({}, 'train.history is required by MCLIR models'),
+    (_train(history={'negatives': 'one', 'copies': [{'period': 1, 'decay': 0}]}),
+     "train.history.negatives must be one of all, round_robin, got 'one'"),
 ]
 
 

@@ -70,11 +70,12 @@ class MCLIRModel(SRModel):
         self.last_saved = None
         self._sync_logged = False
         self.history = HistoryBank(self.net_g, cfg.copies, cfg.init_decay, self._fresh_network)
+        self.negatives_mode = cfg.negatives
         self.cri_spn = build_loss(train_opt['spn_opt']).to(self.device)
         logger = get_root_logger()
         schedule = ', '.join(f'(period {c.period}, decay {c.decay:g})' for c in cfg.copies)
         logger.info(f'History copies from {cfg.source}: {len(cfg.copies)} [{schedule}], init_decay '
-                    f'{cfg.init_decay:g}.')
+                    f'{cfg.init_decay:g}, negatives: {cfg.negatives}.')
 
     def _fresh_network(self, index):
         """A freshly initialised network_g for copy ``index``, built on a forked, seeded RNG."""
@@ -96,7 +97,7 @@ class MCLIRModel(SRModel):
             os.kill(os.getpid(), signal.SIGKILL)
         self.optimizer_g.zero_grad()
         # the copies run first, so their activations never sit on top of the training graph's
-        negatives = self.history.negatives(self.lq)
+        negatives = self.history.negatives(self.lq, current_iter, self.negatives_mode)
         self.output = self.net_g(self.lq)
         loss_dict = OrderedDict()
         if self.cri_pix:
