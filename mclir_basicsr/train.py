@@ -19,10 +19,23 @@ def main(argv=None):
     from basicsr.train import train_pipeline
     try:
         train_pipeline(os.getcwd())
+        _finish_distributed()
     except OptionError as err:
         sys.exit(f'mclir-train: option error: {err}')
     except TrainingDiverged as err:
         sys.exit(f'mclir-train: {err}')
+
+
+def _finish_distributed():
+    """Under DDP: wait for rank 0's final save and validation, then tear the process group down cleanly.
+
+    BasicSR returns without this; a rank that reaches interpreter exit first while gloo's threads still run can
+    abort ("terminate called without an active exception", SIGABRT), failing the whole torchrun job.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == '__main__':
