@@ -237,6 +237,21 @@ def _model_to_device(self, net):
     return net
 
 
+def _unwrap_keys_then(print_different_keys):
+    """``BaseModel.load_network`` strips ``module.`` only; a checkpoint saved from a ``torch.compile``d network
+    (keys ``_orig_mod.*``) would not load. BasicSR hands the loaded dict to ``_print_different_keys_loading`` just
+    before ``load_state_dict``, so the keys are normalised there, in place."""
+    from .utils import strip_wrapper_prefixes
+
+    def normalise_then_print(self, crt_net, load_net, strict=True):
+        for k in [k for k in load_net if strip_wrapper_prefixes(k) != k]:
+            load_net[strip_wrapper_prefixes(k)] = load_net.pop(k)
+        return print_different_keys(self, crt_net, load_net, strict)
+
+    normalise_then_print._mclir_wrapped = True
+    return normalise_then_print
+
+
 def fix_options(opt):
     """Post-process parsed BasicSR options for this machine; returns ``opt`` (changed in place).
 
@@ -270,6 +285,8 @@ def patch_basicsr_runtime():
     from . import resume
     bsr_options.init_dist = init_dist_any_device
     BaseModel.model_to_device = _model_to_device
+    if not getattr(BaseModel._print_different_keys_loading, '_mclir_wrapped', False):
+        BaseModel._print_different_keys_loading = _unwrap_keys_then(BaseModel._print_different_keys_loading)
     bsr_train.load_resume_state = resume.load_resume_state
     if not hasattr(bsr_train.EnlargedSampler, 'skip_once'):
         bsr_train.EnlargedSampler = resume.resumable_sampler_class()

@@ -77,7 +77,9 @@ class HistoryCopy:
             d.copy_(s)
 
     def __call__(self, x):
-        return self.module(x)
+        return (self.module if self.forward is None else self.forward)(x)
+
+    forward = None  # a compiled ``module`` (HistoryBank.compile); the module itself stays the saved, averaged one
 
 
 class HistoryBank:
@@ -102,6 +104,12 @@ class HistoryBank:
 
     def __len__(self):
         return len(self.copies)
+
+    def compile(self, compiler):
+        """Run each copy's forward through ``compiler(module)`` (e.g. ``torch.compile``). Refreshes still update
+        the plain modules in place, which the compiled callables read."""
+        for c in self.copies:
+            c.forward = compiler(c.module)
 
     def step(self, current_iter):
         """Refresh the copies whose period divides ``current_iter``; returns their indices.

@@ -15,6 +15,14 @@ Our keys:
 * ``train.spn_opt``: a loss option dict (``type: SPNLoss`` and its keyword arguments).
 * ``train.divergence_guard``: ``enabled`` (bool, default true), ``max_consecutive_bad_steps`` (int >= 1, default
   10): a step with a non-finite loss or gradient is skipped; that many in a row stop training.
+* ``train.amp``: ``enabled`` (bool, default false), ``dtype`` (``bf16`` | ``fp16``, default ``bf16``),
+  ``init_scale`` (fp16 only: the gradient scaler's first scale, default 65536): the training step (history
+  copies, network, losses) runs under autocast; fp16 adds a ``torch.amp.GradScaler``. Validation stays float32.
+* ``train.compile``: ``enabled`` (bool, default false), ``backend`` (default ``inductor``), ``mode`` (``default``,
+  ``reduce-overhead``, ``max-autotune``, ``max-autotune-no-cudagraphs`` or null), ``dynamic`` (bool or null,
+  default false: the step's shapes are fixed, each new one compiles once; null lets torch decide),
+  ``fullgraph`` (bool, default false), ``targets`` (subset of ``net_g``, ``history``, ``vgg``; default all):
+  ``torch.compile`` for the training forward passes. Checkpoints never see the compiled wrappers.
 * top level ``base_model_type``: the BasicSR model class that ``MCLIRModel`` extends (default ``SRModel``).
 """
 import difflib
@@ -28,7 +36,12 @@ NEGATIVE_MODES = ('all', 'round_robin')
 COPY_KEYS = ('period', 'decay')
 AUTHOR_KEYS = ('neg_iter', 'neg_decay', 'neg_start')
 GUARD_KEYS = ('enabled', 'max_consecutive_bad_steps')
-OUR_TRAIN_KEYS = ('history', 'spn_opt', 'divergence_guard') + AUTHOR_KEYS
+AMP_KEYS = ('enabled', 'dtype', 'init_scale')
+AMP_DTYPES = {'bf16': 'bfloat16', 'bfloat16': 'bfloat16', 'fp16': 'float16', 'float16': 'float16'}
+COMPILE_KEYS = ('enabled', 'backend', 'mode', 'dynamic', 'fullgraph', 'targets')
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')
+COMPILE_TARGETS = ('net_g', 'history', 'vgg')
+OUR_TRAIN_KEYS = ('history', 'spn_opt', 'divergence_guard', 'amp', 'compile') + AUTHOR_KEYS
 OUR_TOP_KEYS = ('base_model_type', )
 BASICSR_TOP_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d',
                     'path', 'train', 'val', 'logger', 'dist_params', 'dist', 'rank', 'world_size', 'auto_resume',
@@ -179,6 +192,18 @@ def _parse_authors_keys(train_opt, path):
                          source=f'{path}.neg_iter/neg_decay/neg_start')
 
 
+def _optional_block(train_opt, key, valid, path, example=None):
+    """``train_opt[key]`` checked to be a mapping of ``valid`` keys, or None when absent."""
+    block = train_opt.get(key)
+    if block is None:
+        return None
+    if not isinstance(block, dict):
+        like = f'such as {example}' if example else f'with keys {", ".join(valid)}'
+        raise OptionError(f'{path} must be a mapping {like}, got {block!r}.')
+    check_known_keys(block, valid, path)
+    return block
+
+
 @dataclass
 class GuardConfig:
     enabled: bool = True
@@ -187,15 +212,81 @@ class GuardConfig:
 
 def parse_guard(train_opt, path='train.divergence_guard'):
     """Read and check ``train.divergence_guard`` (optional). Returns :class:`GuardConfig`."""
-    guard = train_opt.get('divergence_guard')
+    guard = _optional_block(train_opt, 'divergence_guard', GUARD_KEYS, path)
     if guard is None:
         return GuardConfig()
-    if not isinstance(guard, dict):
-        raise OptionError(f'{path} must be a mapping with keys {", ".join(GUARD_KEYS)}, got {guard!r}.')
-    check_known_keys(guard, GUARD_KEYS, path)
     return GuardConfig(enabled=check_bool(guard.get('enabled', True), f'{path}.enabled'),
                        max_consecutive_bad_steps=check_int(guard.get('max_consecutive_bad_steps', 10),
                                                            f'{path}.max_consecutive_bad_steps', low=1))
+
+
+@dataclass
+class AmpConfig:
+    enabled: bool = False
+    dtype: str = 'bfloat16'  # a torch dtype name
+    init_scale: float = 2.0 ** 16
+
+
+def parse_amp(train_opt, path='train.amp'):
+    """Read and check ``train.amp`` (optional). Returns :class:`AmpConfig`."""
+    amp = _optional_block(train_opt, 'amp', AMP_KEYS, path, example='{enabled: true, dtype: bf16}')
+    if amp is None:
+        return AmpConfig()
+    dtype = amp.get('dtype', 'bf16')
+    if dtype not in AMP_DTYPES:
+        raise OptionError(f'{path}.dtype must be one of bf16, fp16, got {dtype!r}.')
+    cfg = AmpConfig(enabled=check_bool(amp.get('enabled', False), f'{path}.enabled'), dtype=AMP_DTYPES[dtype],
+                    init_scale=check_number(amp.get('init_scale', 2.0 ** 16), f'{path}.init_scale', low=0,
+                                            low_open=True))
+    if 'init_scale' in amp and cfg.dtype != 'float16':
+        raise OptionError(f'{path}.init_scale only applies to dtype: fp16 (bf16 needs no gradient scaler); remove it.')
+    return cfg
+
+
+@dataclass
+class CompileConfig:
+    enabled: bool = False
+    backend: str = 'inductor'
+    mode: object = None
+    dynamic: object = False
+    fullgraph: bool = False
+    targets: tuple = COMPILE_TARGETS
+
+
+def parse_compile(train_opt, path='train.compile'):
+    """Read and check ``train.compile`` (optional). Returns :class:`CompileConfig`."""
+    comp = _optional_block(train_opt, 'compile', COMPILE_KEYS, path, example='{enabled: true}')
+    if comp is None:
+        return CompileConfig()
+    backend = comp.get('backend', 'inductor')
+    if not isinstance(backend, str) or not backend:
+        raise OptionError(f'{path}.backend must be a torch.compile backend name such as inductor, got {backend!r}.')
+    import torch._dynamo
+    backends = torch._dynamo.list_backends(exclude_tags=())
+    if backend not in backends:
+        hint = nearest(backend, backends)
+        raise OptionError(f'{path}.backend {backend!r} is not a torch.compile backend.' +
+                          (f' Did you mean {hint}?' if hint else '') + f' Available: {", ".join(backends)}.')
+    mode = comp.get('mode')
+    if mode is not None and mode not in COMPILE_MODES:
+        raise OptionError(f'{path}.mode must be one of {", ".join(COMPILE_MODES)} or null, got {mode!r}.')
+    dynamic = comp.get('dynamic', False)
+    if dynamic is not None:
+        check_bool(dynamic, f'{path}.dynamic')
+    targets = comp.get('targets', list(COMPILE_TARGETS))
+    if isinstance(targets, str):
+        targets = [targets]
+    if not isinstance(targets, (list, tuple)) or not targets:
+        raise OptionError(f'{path}.targets must be a non-empty list of {", ".join(COMPILE_TARGETS)}, got {targets!r}.')
+    for t in targets:
+        if t not in COMPILE_TARGETS:
+            hint = nearest(t, COMPILE_TARGETS)
+            raise OptionError(f'{path}.targets: unknown target {t!r}.' + (f' Did you mean {hint}?' if hint else '') +
+                              f' Valid: {", ".join(COMPILE_TARGETS)}.')
+    return CompileConfig(enabled=check_bool(comp.get('enabled', False), f'{path}.enabled'), backend=backend,
+                         mode=mode, dynamic=dynamic, fullgraph=check_bool(comp.get('fullgraph', False),
+                                                                          f'{path}.fullgraph'),
+                         targets=tuple(dict.fromkeys(targets)))
 
 
 def check_typos(d, ours, theirs, prefix, label='key '):
@@ -243,6 +334,8 @@ def check_options(opt):
         return
     parse_history(train_opt)
     parse_guard(train_opt)
+    parse_amp(train_opt)
+    parse_compile(train_opt)
     spn = train_opt.get('spn_opt')
     if not isinstance(spn, dict):
         raise OptionError('train.spn_opt is required by MCLIR models: add e.g.\n'

@@ -35,6 +35,7 @@ import warnings
 import numpy as np
 
 from .options import OptionError, nearest
+from .utils import strip_wrapper_prefixes
 
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm', '.pbm', '.jp2', '.exr',
                   '.hdr', '.pic', '.sr', '.ras', '.pxm', '.pnm', '.pfm')
@@ -542,7 +543,7 @@ def _check_pretrained(opt):
             ckpt = ckpt[param_key]
         if not isinstance(ckpt, dict):
             raise OptionError(f'{key}: entry {param_key!r} of {path} is not a state dict.')
-        loaded = {(k[7:] if str(k).startswith('module.') else str(k)): tuple(v.shape)
+        loaded = {strip_wrapper_prefixes(k): tuple(v.shape)
                   for k, v in ckpt.items() if hasattr(v, 'shape')}
         net_type = opt[net_key].get('type') if isinstance(opt[net_key], dict) else opt[net_key]
         want = _build_state_shapes(opt[net_key], net_key)

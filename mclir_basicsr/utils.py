@@ -9,6 +9,17 @@ import torch
 _KILL_IN_SAVE = os.environ.get('MCLIR_DEBUG_SIGKILL_IN_SAVE')
 
 
+WRAPPER_PREFIXES = ('module.', '_orig_mod.')  # DataParallel / DDP, and torch.compile's OptimizedModule
+
+
+def strip_wrapper_prefixes(key):
+    """``module._orig_mod.conv.weight`` -> ``conv.weight``: the state-dict key of the bare network."""
+    key = str(key)
+    while key.startswith(WRAPPER_PREFIXES):
+        key = key.split('.', 1)[1]
+    return key
+
+
 def atomic_torch_save(obj, path, retries=3):
     """``torch.save`` to ``path`` atomically: write a temporary file beside it, fsync, then rename over ``path``.
 

@@ -79,6 +79,34 @@ def test_sigkill_then_auto_resume_equals_uninterrupted_run(tmp_path, tiny_data):
                       killed / 'experiments' / 'run' / 'training_states' / f'{it}.state')
 
 
+def test_sigkill_resume_is_exact_with_fp16_amp_and_compile(tmp_path, tiny_data):
+    """train.amp fp16 (GradScaler) + train.compile: 8 iterations straight == killed at 6, auto-resumed from 4;
+    the scaler's state travels in the training state."""
+    straight, killed = tmp_path / 'straight', tmp_path / 'killed'
+    speed = {'amp': {'enabled': True, 'dtype': 'fp16', 'init_scale': 2.0 ** 24},
+             'compile': {'enabled': True, 'backend': 'eager'}}
+    for root in (straight, killed):
+        root.mkdir()
+        write_options(root / 'train.yml', tiny_data, name='run', total_iter=8,
+                      extra={'logger.save_checkpoint_freq': 4, 'val.val_freq': 100, 'train.amp': speed['amp'],
+                             'train.compile': speed['compile']})
+    res = run_module('mclir_basicsr.train', ['-opt', 'train.yml'], cwd=straight)
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = run_module('mclir_basicsr.train', ['-opt', 'train.yml'], cwd=killed,
+                     env_extra={'MCLIR_DEBUG_SIGKILL_AT_ITER': '6'})
+    assert res.returncode == -signal.SIGKILL
+    res = run_module('mclir_basicsr.train', ['-opt', 'train.yml', '--auto_resume'], cwd=killed)
+    assert res.returncode == 0, res.stderr[-3000:]
+    log = open(sorted((straight / 'experiments' / 'run').glob('train_run_*.log'))[-1]).read()
+    assert 'MCLIR training step: fp16 autocast on cpu, GradScaler' in log and 'torch.compile (backend eager' in log
+    run = 'experiments/run'
+    _equal_files(straight / run / 'models' / 'net_g_8.pth', killed / run / 'models' / 'net_g_8.pth')
+    _equal_states(straight / run / 'training_states' / '8.state', killed / run / 'training_states' / '8.state')
+    scalers = [_state(root / run / 'training_states' / '8.state')['mclir']['amp']['scaler'] for root in (straight,
+                                                                                                        killed)]
+    assert scalers[0] == scalers[1] and scalers[0]['scale'] <= 2.0 ** 24
+
+
 def test_kill_while_writing_a_state_leaves_previous_state_usable(tmp_path, tiny_data):
     write_options(tmp_path / 'train.yml', tiny_data, name='run', total_iter=8,
                   extra={'logger.save_checkpoint_freq': 4, 'val.val_freq': 100})

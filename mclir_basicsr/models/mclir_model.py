@@ -4,6 +4,7 @@ Any BasicSR model class whose training step is SRModel's (SwinIRModel, HAT-style
 ``test``, a class of your own) gains the same behaviour through :func:`mclir_model_class`, either by name
 (``model_type: MCLIRSwinIRModel``) or with ``model_type: MCLIRModel`` and ``base_model_type: <YourModel>``.
 """
+import contextlib
 import os
 import signal
 from collections import OrderedDict
@@ -20,7 +21,9 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from ..dist import all_ranks_agree, world_size
 from ..history import HistoryBank, bare_module
-from ..options import OptionError, nearest, parse_guard, parse_history
+from ..losses.shared_vgg import share_vgg_features
+from ..options import OptionError, nearest, parse_amp, parse_compile, parse_guard, parse_history
+from ..precision import MIN_HEALTHY_SCALE, StepPrecision
 from ..resume import capture_rng_state, restore_rng_state
 from ..utils import atomic_torch_save
 
@@ -76,6 +79,41 @@ class MCLIRModel(SRModel):
         schedule = ', '.join(f'(period {c.period}, decay {c.decay:g})' for c in cfg.copies)
         logger.info(f'History copies from {cfg.source}: {len(cfg.copies)} [{schedule}], init_decay '
                     f'{cfg.init_decay:g}, negatives: {cfg.negatives}.')
+        self.shared_vgg = None
+        if self.cri_perceptual is not None:
+            self.shared_vgg = share_vgg_features(self.cri_perceptual, self.cri_spn)
+            logger.info('perceptual_opt and spn_opt share one VGG pass of the output (same feature space).'
+                        if self.shared_vgg is not None else
+                        'perceptual_opt and spn_opt use different VGG feature spaces: each runs its own VGG pass.')
+        self.precision = StepPrecision(parse_amp(train_opt), self.device)
+        self.train_net_g = self.net_g  # what the training step calls; net_g (saved, validated) stays as it is
+        self._compile(parse_compile(train_opt), logger)
+        logger.info(f'MCLIR training step: {self.precision.describe()}.')
+
+    def _compile(self, cfg, logger):
+        """``train.compile``: compiled callables for the training step only. ``self.net_g``, the copies' modules and
+        the losses keep their plain modules, so checkpoints, averaging and validation never see ``_orig_mod``."""
+        self.compile_cfg = cfg
+        if not cfg.enabled:
+            return
+
+        def compiled(module):
+            kwargs = dict(backend=cfg.backend, dynamic=cfg.dynamic, fullgraph=cfg.fullgraph)
+            if cfg.mode is not None:
+                kwargs['mode'] = cfg.mode
+            return torch.compile(module, **kwargs)
+
+        if 'net_g' in cfg.targets:
+            self.train_net_g = compiled(self.net_g)
+        if 'history' in cfg.targets:
+            self.history.compile(compiled)
+        if 'vgg' in cfg.targets:
+            if self.shared_vgg is not None:
+                self.shared_vgg.extractor = compiled(self.shared_vgg.extractor)
+            elif hasattr(self.cri_spn, 'vgg'):
+                self.cri_spn.vgg = compiled(self.cri_spn.vgg)
+        logger.info(f'torch.compile (backend {cfg.backend}, mode {cfg.mode or "default"}) for the training step of: '
+                    f'{", ".join(cfg.targets)}. The first steps include compilation time.')
 
     def _fresh_network(self, index):
         """A freshly initialised network_g for copy ``index``, built on a forked, seeded RNG."""
@@ -96,27 +134,31 @@ class MCLIRModel(SRModel):
         if current_iter == _KILL_AT_ITER:
             os.kill(os.getpid(), signal.SIGKILL)
         self.optimizer_g.zero_grad()
-        # the copies run first, so their activations never sit on top of the training graph's
-        negatives = self.history.negatives(self.lq, current_iter, self.negatives_mode)
-        self.output = self.net_g(self.lq)
-        loss_dict = OrderedDict()
-        if self.cri_pix:
-            loss_dict['l_pix'] = self.cri_pix(self.output, self.gt)
-        if self.cri_perceptual:
-            l_percep, l_style = self.cri_perceptual(self.output, self.gt)
-            if l_percep is not None:
-                loss_dict['l_percep'] = l_percep
-            if l_style is not None:
-                loss_dict['l_style'] = l_style
-        loss_dict['l_spn'] = self.spn_loss(self.output, negatives)
-        l_total = sum(loss_dict.values())
-        l_total.backward()  # also for a bad loss: under DDP every rank must join the gradient all-reduce
+        with self.precision.autocast(), self._sharing():
+            # the copies run first, so their activations never sit on top of the training graph's
+            negatives = self.history.negatives(self.lq, current_iter, self.negatives_mode)
+            self.output = self.train_net_g(self.lq)
+            loss_dict = OrderedDict()
+            if self.cri_pix:
+                loss_dict['l_pix'] = self.cri_pix(self.output, self.gt)
+            if self.cri_perceptual:
+                l_percep, l_style = self.cri_perceptual(self.output, self.gt)
+                if l_percep is not None:
+                    loss_dict['l_percep'] = l_percep
+                if l_style is not None:
+                    loss_dict['l_style'] = l_style
+            loss_dict['l_spn'] = self.spn_loss(self.output, negatives)
+            l_total = sum(loss_dict.values())
+        # backward also for a bad loss: under DDP every rank must join the gradient all-reduce
+        self.precision.backward(l_total)
         self.log_dict = self.reduce_loss_dict(loss_dict)
-        if self.guard.enabled and not self._step_is_finite(l_total):
-            self._skip_step(current_iter)
-            return
+        if self.guard.enabled or self.precision.scaler is not None:
+            self.precision.unscale_(self.optimizer_g)  # fp16: check the gradients at their true size
+            if not self._step_is_finite(l_total):
+                self._bad_step(current_iter, l_total)
+                return
         self.bad_steps = 0
-        self.optimizer_g.step()
+        self.precision.step(self.optimizer_g)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
         if self.history.step(current_iter) and self.history.ranks_verified > 1 and not self._sync_logged:
@@ -124,14 +166,34 @@ class MCLIRModel(SRModel):
             get_root_logger().info(f'History copies refreshed at iter {current_iter} are identical on '
                                    f'{self.history.ranks_verified} ranks (checked at every refresh).')
 
+    def _sharing(self):
+        return self.shared_vgg.sharing() if self.shared_vgg is not None else contextlib.nullcontext()
+
     def _step_is_finite(self, l_total):
         """Loss and all gradients finite, on every rank (one device sync; one all-reduce under DDP)."""
         grads = [p.grad for p in self.net_g.parameters() if p.grad is not None]
-        values = [l_total.detach().reshape(1)]
+        values = [l_total.detach().float().reshape(1)]  # float32 also under autocast (fp16 overflows at 65504)
         if grads:
-            values.append(torch.stack(torch._foreach_norm(grads)).to(values[0].dtype))
+            values.append(torch.stack(torch._foreach_norm(grads)).float())
         finite = bool(torch.isfinite(torch.cat(values)).all().item())
         return all_ranks_agree(finite, self.device)
+
+    def _bad_step(self, current_iter, l_total):
+        """A step with a non-finite gradient or loss: the weights, EMA and copies stay as they are.
+
+        With fp16 and a finite loss it is a gradient overflow, which the scaler handles by halving its scale; the
+        guard counts it only once the scale is below MIN_HEALTHY_SCALE (the gradients overflow even unscaled).
+        """
+        overflow = self.precision.scaler is not None and all_ranks_agree(
+            self.precision.is_overflow_only(l_total), self.device)
+        self.precision.skip(self.optimizer_g)
+        if overflow and self.precision.scale >= MIN_HEALTHY_SCALE or not self.guard.enabled:
+            self.optimizer_g.zero_grad(set_to_none=True)
+            if overflow:
+                get_root_logger().info(f'iter {current_iter}: fp16 gradient overflow, step skipped; loss scale now '
+                                       f'{self.precision.scale:g}.')
+            return
+        self._skip_step(current_iter)
 
     def _skip_step(self, current_iter):
         self.optimizer_g.zero_grad(set_to_none=True)
@@ -177,6 +239,7 @@ class MCLIRModel(SRModel):
                 'history': self.history.state_dict(),
                 'rng': capture_rng_state(),
                 'bad_steps': self.bad_steps,
+                'amp': self.precision.state_dict(),
             },
         }
         path = os.path.join(self.opt['path']['training_states'], f'{current_iter}.state')
@@ -197,6 +260,7 @@ class MCLIRModel(SRModel):
                              f'{mclir.get("format") if isinstance(mclir, dict) else "?"}, expected {STATE_FORMAT}).')
         self.history.load_state_dict(mclir['history'], source=source)
         self.bad_steps = int(mclir.get('bad_steps', 0))
+        self.precision.load_state_dict(mclir.get('amp'), source=source)
         self.last_saved = source
         ranks = self.history.verify_across_ranks(f'history copies restored from {source}')
         if world_size() == 1:
