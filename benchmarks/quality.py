@@ -30,7 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import yaml
 
@@ -47,19 +47,24 @@ TASKS = {
                    dataset='demo_dn_s25_val', input_label='noisy input'),
 }
 ARMS = ['l1', 'spn_sub', 'spn_ratio']
+COST = {'l1': 0.15, 'spn_sub': 0.7, 'spn_ratio': 1.0}  # relative seconds per iteration, to order the jobs
 ARM_LABELS = {'l1': '(a) L1 only', 'spn_sub': '(b) SPN subtract', 'spn_ratio': '(c) SPN ratio + lq_negative'}
 RATIO_SPN = {'form': 'ratio', 'lq_negative': True, 'loss_weight': 0.01}  # (c): changes to the demo's spn_opt
 
 MODES = {
     # baseline iterations, fine-tune iterations, seeds, validation frequency, margin over the input (dB)
-    'full': dict(baseline_iters=2000, iters=400, seeds=[10, 11, 12], val_freq=50, margin=0.3),
+    'full': dict(baseline_iters=2000, iters=200, seeds=[10, 11, 12], val_freq=25, margin=0.3),
     'quick': dict(baseline_iters=600, iters=60, seeds=[10], val_freq=20, margin=0.1),
 }
+# --scale gpu: BasicSR's EDSR-light body (64 features, 16 blocks) on the same demo tasks, larger patches and batch,
+# thousands of iterations, one run at a time on the GPU
+MODES['gpu'] = dict(baseline_iters=20000, iters=4000, seeds=[10, 11, 12], val_freq=250, margin=0.3)
+GPU_SETTING = dict(network={'num_feat': 64, 'num_block': 16}, gt_size=96, batch=16)
 BASELINE_LR = 5e-4  # the demo's
 FINETUNE_LR = 1e-4  # continuing from a converged model: a lower, constant rate (milestones past the end)
 SWEEP = [('spn_sub', {'loss_weight': w}) for w in (0.003, 0.03, 0.1)] + \
         [('spn_ratio', {'loss_weight': w}) for w in (0.003, 0.03)] + \
-        [('spn_sub', {'history_periods': [10, 100]})]
+        [('spn_sub', {'history_periods': [10, 100]}), ('spn_sub', {'negatives': 'round_robin'})]
 
 
 def log(msg):
@@ -79,12 +84,18 @@ def absolute_data_paths(opt):
     return opt
 
 
-def make_options(task, arm, name, iters, seed, lr, val_freq, pretrain=None, spn_changes=None, batch=None):
+def make_options(task, arm, name, iters, seed, lr, val_freq, pretrain=None, spn_changes=None, batch=None,
+                 scale='cpu', vgg_weights=None):
     """An option dict from the demo option file of ``arm``; only the fields named in the docstring change."""
     cfg = TASKS[task]
     opt = absolute_data_paths(load_yml(cfg['baseline'] if arm == 'l1' else cfg['spn']))
     opt['name'] = name
-    opt['num_gpu'] = 0
+    opt['num_gpu'] = 1 if scale == 'gpu' else 0
+    if scale == 'gpu':
+        opt['network_g'].update(GPU_SETTING['network'])
+        opt['datasets']['train'].update(gt_size=GPU_SETTING['gt_size'], batch_size_per_gpu=GPU_SETTING['batch'])
+    if vgg_weights and 'spn_opt' in opt['train']:
+        opt['train']['spn_opt']['vgg_weights'] = osp.abspath(vgg_weights)
     opt['manual_seed'] = seed
     opt['path']['pretrain_network_g'] = pretrain
     opt['path']['strict_load_g'] = True
@@ -101,6 +112,8 @@ def make_options(task, arm, name, iters, seed, lr, val_freq, pretrain=None, spn_
     periods = changes.pop('history_periods', None)
     if periods:
         train['history']['copies'] = [{'period': p, 'decay': 0.1} for p in periods]
+    if 'negatives' in changes:
+        train['history']['negatives'] = changes.pop('negatives')
     if changes:
         train['spn_opt'].update(changes)
     opt['val']['val_freq'] = val_freq
@@ -157,10 +170,10 @@ def ensure_data(tasks):
         subprocess.run([sys.executable, osp.join(ROOT, 'datasets', 'make_demo_data.py')], cwd=ROOT, check=True)
 
 
-def baseline_checkpoint(task, mode_cfg, workdir, threads, force=False):
+def baseline_checkpoint(task, mode_cfg, workdir, threads, force=False, scale='cpu'):
     """Train (or reuse from the cache) the L1 baseline; returns (path, info dict)."""
     opt = make_options(task, 'l1', f'quality_baseline_{task}', mode_cfg['baseline_iters'], seed=10, lr=BASELINE_LR,
-                       val_freq=mode_cfg['baseline_iters'])
+                       val_freq=mode_cfg['baseline_iters'], scale=scale)
     opt['train']['scheduler'] = {'type': 'MultiStepLR', 'milestones': [int(mode_cfg['baseline_iters'] * 0.75)],
                                  'gamma': 0.5}
     key = hashlib.sha1(json.dumps(opt, sort_keys=True).encode()).hexdigest()[:10]
@@ -169,9 +182,9 @@ def baseline_checkpoint(task, mode_cfg, workdir, threads, force=False):
     if not force and osp.isfile(path) and osp.isfile(info_path):
         with open(info_path) as f:
             info = json.load(f)
-        log(f'  baseline: cached {osp.relpath(path, ROOT)} (PSNR {info["psnr"]:.3f} dB)')
+        log(f'  [{task}] baseline: cached {osp.relpath(path, ROOT)} (PSNR {info["psnr"]:.3f} dB)')
         return path, info
-    log(f'  baseline: training {mode_cfg["baseline_iters"]} iterations with L1 ...')
+    log(f'  [{task}] baseline: training {mode_cfg["baseline_iters"]} iterations with L1 ...')
     took, curve = run_training(opt, workdir, threads)
     os.makedirs(CACHE_DIR, exist_ok=True)
     shutil.copyfile(osp.join(workdir, 'experiments', opt['name'], 'models', 'net_g_latest.pth'), path)
@@ -179,7 +192,7 @@ def baseline_checkpoint(task, mode_cfg, workdir, threads, force=False):
             'ssim': curve['ssim'][-1][1], 'options_hash': key}
     with open(info_path, 'w') as f:
         json.dump(info, f, indent=1)
-    log(f'  baseline: PSNR {info["psnr"]:.3f} dB, SSIM {info["ssim"]:.4f} after {took:.0f} s -> {osp.relpath(path, ROOT)}')
+    log(f'  [{task}] baseline: PSNR {info["psnr"]:.3f} dB, SSIM {info["ssim"]:.4f} after {took:.0f} s -> {osp.relpath(path, ROOT)}')
     return path, info
 
 
@@ -246,8 +259,12 @@ def plot(results, path):
             label = run['label'] if run['seed'] == res['seeds'][0] else None
             ax.plot(xs, ys, color=colors.get(run['arm'], '#888888'), alpha=0.4 if run.get('sweep') else 0.9,
                     ls='--' if run.get('sweep') else '-', marker='o', ms=2.5, label=label)
-        ax.axhline(res['input_metrics']['psnr'], color='k', lw=0.8, ls=':', label=TASKS[task]['input_label'])
-        ax.set_title(f'{task}: fine-tuning from an L1 baseline ({len(res["seeds"])} seed(s))')
+        inp = res['input_metrics']['psnr']
+        lowest = min([base] + [v for run in res['runs'] for _, v in run['curve'].get('psnr', [])])
+        if inp > lowest - 1.0:  # the input's line only where it does not squash the curves
+            ax.axhline(inp, color='k', lw=0.8, ls=':', label=TASKS[task]['input_label'])
+        ax.set_title(f'{task}: fine-tuning from an L1 baseline ({len(res["seeds"])} seed(s))\n'
+                     f'{TASKS[task]["input_label"]} {inp:.2f} dB, baseline {base:.2f} dB', fontsize=10)
         ax.set_xlabel('fine-tuning iteration')
         ax.set_ylabel('validation PSNR (dB)')
         ax.legend(fontsize=8)
@@ -260,7 +277,7 @@ def plot(results, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true', help='1 seed, short baseline and fine-tuning (< 5 min)')
-    parser.add_argument('--task', choices=list(TASKS) + ['all'], default='sr_x2')
+    parser.add_argument('--task', choices=list(TASKS) + ['all'], default='all')
     parser.add_argument('--seeds', default=None, help='comma-separated (default 10,11,12; 10 with --quick)')
     parser.add_argument('--iters', type=int, default=None, help='fine-tuning iterations (default 400; 60 quick)')
     parser.add_argument('--baseline-iters', type=int, default=None, help='default 2000; 600 with --quick')
@@ -269,12 +286,27 @@ def main(argv=None):
     parser.add_argument('--sweep', action='store_true',
                         help='also lambda / schedule variants of (b) and (c), first seed only: ' +
                              '; '.join(f'{a} {c}' for a, c in SWEEP))
-    parser.add_argument('--jobs', type=int, default=2, help='trainings at a time (default 2)')
+    parser.add_argument('--scale', choices=['cpu', 'gpu'], default='cpu',
+                        help='gpu: EDSR-light body (64 x 16), GT patch 96, batch 16, baseline 20000 and fine-tuning '
+                             '4000 iterations, validation every 250, one run at a time on the GPU (needs CUDA)')
+    parser.add_argument('--vgg-weights', default=None,
+                        help='torchvision VGG16 file for SPN (the paper\'s feature space); default: random VGG')
+    parser.add_argument('--jobs', type=int, default=None, help='trainings at a time (default 2; 1 with --scale gpu)')
     parser.add_argument('--threads', type=int, default=1, help='CPU threads per training (default 1)')
     parser.add_argument('--retrain-baseline', action='store_true', help='ignore the cached baseline')
+    parser.add_argument('--rerun', action='store_true',
+                        help='retrain every arm (default: reuse a finished run whose generated options are identical)')
     parser.add_argument('--out', default=OUT_DIR)
     args = parser.parse_args(argv)
-    mode = 'quick' if args.quick else 'full'
+    if args.scale == 'gpu':
+        import torch
+        if not torch.cuda.is_available():
+            parser.error('--scale gpu needs a CUDA GPU (torch.cuda.is_available() is False here); use --scale cpu')
+    if args.jobs is None:
+        args.jobs = 1 if args.scale == 'gpu' else 2
+    if args.vgg_weights and not osp.isfile(args.vgg_weights):
+        parser.error(f'--vgg-weights: {args.vgg_weights} does not exist')
+    mode = 'quick' if args.quick else ('gpu' if args.scale == 'gpu' else 'full')
     cfg = dict(MODES[mode])
     if args.seeds:
         cfg['seeds'] = [int(s) for s in args.seeds.split(',')]
@@ -294,45 +326,90 @@ def main(argv=None):
     import mclir_basicsr  # noqa: F401  (before basicsr)
     from mclir_basicsr.demo import input_metrics as demo_input_metrics
 
+    # Every training (the baselines, then every fine-tuning run of every task) goes through one pool of --jobs
+    # processes: a task's runs start as soon as its baseline is ready, the costliest first, so no core waits.
+    inputs = {task: demo_input_metrics(DATA_ROOT, task) for task in tasks}
+    base_threads = max(args.threads, 1) * (max(args.jobs, 1) if len(tasks) == 1 else 1)
+    jobs = [(task, arm, seed, None) for task in tasks for seed in cfg['seeds'] for arm in ARMS]
+    if args.sweep:
+        jobs += [(task, arm, cfg['seeds'][0], changes) for task in tasks for arm, changes in SWEEP]
+    jobs.sort(key=lambda j: -COST[j[1]] * (1.0 if j[3] is None or j[3].get('negatives') != 'round_robin' else 0.5))
+
+    def one(job):
+        task, arm, seed, changes = job
+        tag = '' if not changes else '_' + '_'.join(f'{k}{v}' for k, v in changes.items()).replace(' ', '')
+        tag = tag.replace('[', '').replace(']', '').replace(',', '-')
+        name = f'quality_{task}_{arm}{tag}_s{seed}'
+        opt = make_options(task, arm, name, cfg['iters'], seed, FINETUNE_LR, cfg['val_freq'], pretrain=bases[task].result()[0],
+                           spn_changes=changes, batch=args.batch, scale=args.scale, vgg_weights=args.vgg_weights)
+        key = hashlib.sha1(json.dumps(opt, sort_keys=True).encode()).hexdigest()[:10]
+        done_path = osp.join(workdir, 'finished', f'{name}_{key}.json')
+        if osp.isfile(done_path) and not args.rerun:  # same generated options: same run (CPU, 1 thread)
+            with open(done_path) as f:
+                took, curve = json.load(f)
+            reused = True
+        else:
+            took, curve = run_training(opt, workdir, args.threads)
+            os.makedirs(osp.dirname(done_path), exist_ok=True)
+            with open(done_path, 'w') as f:
+                json.dump([took, curve], f)
+            reused = False
+        for m in curve:  # BasicSR validates once more after the loop, with the same weights: drop it
+            if any(it == cfg['iters'] for it, _ in curve[m]):
+                curve[m] = [(it, v) for it, v in curve[m] if it <= cfg['iters']]
+        final = {m: curve[m][-1][1] for m in ('psnr', 'ssim')}
+        label = ARM_LABELS[arm] + (f' {changes}' if changes else '')
+        log(f'  [{task}] {label:<45} seed {seed}: PSNR {final["psnr"]:.3f}, SSIM {final["ssim"]:.4f} ({took:.0f} s' +
+            (', reused from an earlier run)' if reused else ')'))
+        return {'task': task, 'arm': arm, 'seed': seed, 'sweep': changes, 'label': label, 'name': name,
+                'seconds': took, 'reused': reused, 'final': final, 'curve': curve,
+                'spn_opt': opt['train'].get('spn_opt'), 'history': opt['train'].get('history')}
+
+    all_runs = []
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        bases = {t: pool.submit(baseline_checkpoint, t, cfg, workdir, base_threads, force=args.retrain_baseline,
+                                scale=args.scale) for t in tasks}
+        running, reported = set(bases.values()), set()
+        while jobs or running:
+            for task, fut in bases.items():
+                if fut.done() and task not in reported:
+                    reported.add(task)
+                    inp, base_info = inputs[task], fut.result()[1]
+                    beats = base_info['psnr'] - inp['psnr']
+                    log(f'  [{task}] baseline {base_info["psnr"]:.3f} dB vs {TASKS[task]["input_label"]} '
+                        f'{inp["psnr"]:.3f} dB: {beats:+.3f} dB' + (
+                            '' if beats >= cfg['margin'] else
+                            f'  WARNING: less than {cfg["margin"]} dB; raise --baseline-iters'))
+            while len(running) < max(1, args.jobs):
+                job = next((j for j in jobs if bases[j[0]].done()), None)
+                if job is None:
+                    break
+                jobs.remove(job)
+                running.add(pool.submit(one, job))
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                result = fut.result()  # re-raises a failed training here
+                if isinstance(result, dict):
+                    all_runs.append(result)
+    bases = {t: f.result() for t, f in bases.items()}
+
+    # per task: the table, the per-seed differences, the sweep
     results = {}
     for task in tasks:
-        log(f'\n[{task}]')
-        inp = demo_input_metrics(DATA_ROOT, task)
-        base_path, base_info = baseline_checkpoint(task, cfg, workdir, max(args.threads, 1) * max(args.jobs, 1),
-                                                   force=args.retrain_baseline)
-        beats = base_info['psnr'] - inp['psnr']
-        log(f'  baseline {base_info["psnr"]:.3f} dB vs {TASKS[task]["input_label"]} {inp["psnr"]:.3f} dB: '
-            f'{beats:+.3f} dB' + ('' if beats >= cfg['margin'] else
-                                  f'  WARNING: less than {cfg["margin"]} dB; raise --baseline-iters'))
-        jobs = [(arm, seed, None) for seed in cfg['seeds'] for arm in ARMS]
-        if args.sweep:
-            jobs += [(arm, cfg['seeds'][0], changes) for arm, changes in SWEEP]
-
-        def one(job):
-            arm, seed, changes = job
-            tag = '' if not changes else '_' + '_'.join(f'{k}{v}' for k, v in changes.items()).replace(' ', '')
-            tag = tag.replace('[', '').replace(']', '').replace(',', '-')
-            name = f'quality_{task}_{arm}{tag}_s{seed}'
-            opt = make_options(task, arm, name, cfg['iters'], seed, FINETUNE_LR, cfg['val_freq'], pretrain=base_path,
-                               spn_changes=changes, batch=args.batch)
-            took, curve = run_training(opt, workdir, args.threads)
-            for m in curve:  # BasicSR validates once more after the loop, with the same weights: drop it
-                if any(it == cfg['iters'] for it, _ in curve[m]):
-                    curve[m] = [(it, v) for it, v in curve[m] if it <= cfg['iters']]
-            final = {m: curve[m][-1][1] for m in ('psnr', 'ssim')}
-            label = ARM_LABELS[arm] + (f' {changes}' if changes else '')
-            log(f'  {label:<45} seed {seed}: PSNR {final["psnr"]:.3f}, SSIM {final["ssim"]:.4f} ({took:.0f} s)')
-            return {'arm': arm, 'seed': seed, 'sweep': changes, 'label': label, 'name': name, 'seconds': took,
-                    'final': final, 'curve': curve,
-                    'spn_opt': opt['train'].get('spn_opt'), 'history': opt['train'].get('history')}
-
-        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            runs = list(pool.map(one, jobs))
+        inp, (_, base_info) = inputs[task], bases[task]
+        runs = [r for r in all_runs if r['task'] == task]
         main_runs = {(r['arm'], r['seed']): r for r in runs if not r['sweep']}
         summary = summarise(main_runs, ARMS, cfg['seeds'])
         print_table(task, summary, base_info, inp, cfg['seeds'])
+        sweep = [dict(label=r['label'], seed=r['seed'], psnr=r['final']['psnr'], ssim=r['final']['ssim'],
+                      psnr_diff_vs_l1=r['final']['psnr'] - main_runs[('l1', r['seed'])]['final']['psnr'])
+                 for r in runs if r['sweep']]
+        if sweep:
+            log(f'  sweep (seed {cfg["seeds"][0]}), PSNR / SSIM and PSNR minus (a) of the same seed:')
+            for row in sweep:
+                log(f'    {row["label"]:<55} {row["psnr"]:.3f} / {row["ssim"]:.4f}  {row["psnr_diff_vs_l1"]:+.3f} dB')
         results[task] = {'input_metrics': inp, 'baseline': base_info, 'seeds': cfg['seeds'], 'summary': summary,
-                         'runs': runs}
+                         'sweep': sweep, 'runs': runs}
     took = time.time() - t0
     log(f'\ntotal {took:.0f} s; load average {os.getloadavg()[0]:.2f} at the end')
     os.makedirs(args.out, exist_ok=True)

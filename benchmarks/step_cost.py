@@ -13,6 +13,11 @@ Arms, all built with ``basicsr.models.build_model`` from option dicts, same netw
         loop over named parameters (parameters only). 1 copy: the same losses as C
     E4  the same with 4 copies: the same losses as D
 
+Extra arms (``--arms``): C0/D0 (C/D with SPNLoss's NHWC negatives pass off), Ds (D with
+``history.negatives: round_robin``), Cb/Cf (C under ``train.amp`` bf16 / fp16 + GradScaler), Cc (C with
+``train.compile``, inductor, all targets), F/F0 (C plus B's ``perceptual_opt``, both losses reading the same VGG
+file, with the shared VGG pass of the output / with it switched off).
+
 Timing: every round runs one step of every arm (order rotated each round), so drift from other processes on the
 machine hits all arms alike; the first rounds are warm-up. Reported: median seconds per step and ratios of
 medians. Iteration numbers never hit a refresh; the refresh (``model.history.step(it)`` at an ``it`` where every
@@ -79,9 +84,13 @@ INIT_DECAY = 0.01
 ARMS = ['A', 'B', 'C', 'D', 'E1', 'E4']
 # only with --arms: C and D with SPNLoss's NHWC trick off (SPNLoss before it); D with ONE of its 4 copies per step
 # (train.history.negatives: round_robin)
-EXTRA_ARMS = ['C0', 'D0', 'Ds']
+EXTRA_ARMS = ['C0', 'D0', 'Ds', 'Cb', 'Cf', 'Cc', 'F', 'F0']
+MCLIR_ARMS = ('C', 'D', 'C0', 'D0', 'Ds', 'Cb', 'Cf', 'Cc', 'F', 'F0')
 ARM_LABELS = {'C0': 'C0: C, NHWC negatives off', 'D0': 'D0: D, NHWC negatives off',
-              'Ds': 'Ds: D with history.negatives: round_robin','A': 'A: L1', 'B': 'B: L1+Perceptual', 'C': 'C: MCLIR 1 copy', 'D': 'D: MCLIR 4 copies',
+              'Ds': 'Ds: D with history.negatives: round_robin', 'Cb': 'Cb: C under train.amp bf16',
+              'Cf': 'Cf: C under train.amp fp16 + GradScaler', 'Cc': 'Cc: C with train.compile (inductor)',
+              'F': 'F: C + perceptual_opt, one shared VGG pass', 'F0': 'F0: F with the VGG pass not shared',
+              'A': 'A: L1', 'B': 'B: L1+Perceptual', 'C': 'C: MCLIR 1 copy', 'D': 'D: MCLIR 4 copies',
               'E1': "E1: authors' style, 1 copy", 'E4': "E4: authors' style, 4 copies"}
 TARGETS = OrderedDict([('C/B', 1.10), ('D/B', 1.5), ('C/E1', 1.0), ('D/E4', 1.0), ('refresh_C', 0.02),
                        ('refresh_D', 0.02), ('mem_C', 1.10)])
@@ -154,9 +163,8 @@ def perceptual_opt(weight):
 def make_opt(net, arm, workdir, device):
     """An in-process BasicSR option dict (the shape of tests/conftest.make_opt) for ``arm`` on ``net``."""
     cfg = NETS[net]
-    model_type = {'A': cfg['base'], 'B': cfg['base'], 'C': cfg['mclir'], 'D': cfg['mclir'], 'C0': cfg['mclir'],
-                  'D0': cfg['mclir'], 'Ds': cfg['mclir'],
-                  'E1': 'BenchAuthorsStyleModel', 'E4': 'BenchAuthorsStyleModel'}[arm]
+    model_type = dict({a: cfg['mclir'] for a in MCLIR_ARMS}, A=cfg['base'], B=cfg['base'],
+                      E1='BenchAuthorsStyleModel', E4='BenchAuthorsStyleModel')[arm]
     opt = {
         'name': f'bench_{net}_{arm}', 'model_type': model_type, 'scale': cfg['scale'],
         'num_gpu': 1 if device == 'cuda' else 0, 'manual_seed': 0, 'is_train': True, 'dist': False, 'rank': 0,
@@ -171,8 +179,8 @@ def make_opt(net, arm, workdir, device):
     }
     if arm == 'B':
         opt['train']['perceptual_opt'] = perceptual_opt(1.0)
-    if arm in ('C', 'D', 'C0', 'D0', 'Ds'):
-        n = 1 if arm in ('C', 'C0') else 4
+    if arm in MCLIR_ARMS:
+        n = 4 if arm in ('D', 'D0', 'Ds') else 1
         opt['train']['history'] = {'init_decay': INIT_DECAY,
                                    'copies': [{'period': p, 'decay': DECAY} for p in PERIODS[n]]}
         if arm == 'Ds':  # one copy per step: history.negatives: round_robin
@@ -180,6 +188,15 @@ def make_opt(net, arm, workdir, device):
         opt['train']['spn_opt'] = {'type': 'SPNLoss', 'form': 'subtract', 'loss_weight': SPN_WEIGHT,
                                    'vgg_type': VGG_TYPE, 'layer_weights': dict(LAYER_WEIGHTS), 'criterion': 'l1',
                                    'use_input_norm': True, 'vgg_weights': 'random'}
+        if arm == 'Cb':
+            opt['train']['amp'] = {'enabled': True, 'dtype': 'bf16'}
+        if arm == 'Cf':
+            opt['train']['amp'] = {'enabled': True, 'dtype': 'fp16'}
+        if arm == 'Cc':
+            opt['train']['compile'] = {'enabled': True}
+        if arm in ('F', 'F0'):  # B's perceptual loss too; both losses read the same VGG file
+            opt['train']['perceptual_opt'] = perceptual_opt(1.0)
+            opt['train']['spn_opt']['vgg_weights'] = random_vgg_file(workdir)
     if arm in ('E1', 'E4'):
         n = 1 if arm == 'E1' else 4
         opt['train'].update(bench_neg_iter=PERIODS[n], bench_neg_decay=DECAY, bench_neg_start=INIT_DECAY,
@@ -187,12 +204,34 @@ def make_opt(net, arm, workdir, device):
     return opt
 
 
+def random_vgg_file(workdir):
+    """A torchvision-format VGG file holding SPNLoss's random VGG (seed 0): F and F0 give it to both losses."""
+    from mclir_basicsr.compat import build_torchvision_vgg_features
+    path = osp.join(osp.dirname(osp.abspath(workdir)), f'random_{VGG_TYPE}.pth')
+    if not osp.isfile(path):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            feats = build_torchvision_vgg_features(VGG_TYPE)
+        torch.save({f'features.{k}': v for k, v in feats.state_dict().items()}, path)
+    return path
+
+
 def build_arm(net, arm, workdir, device):
     opt = make_opt(net, arm, workdir, device)
     os.makedirs(opt['path']['models'], exist_ok=True)
     os.makedirs(opt['path']['training_states'], exist_ok=True)
-    with vgg_source('random'):  # B's PerceptualLoss: random VGG, never a download
-        model = build_model(opt)
+    source = opt['train']['spn_opt']['vgg_weights'] if arm in ('F', 'F0') else 'random'
+    from mclir_basicsr.models import mclir_model
+    share = mclir_model.share_vgg_features
+    if arm == 'F0':
+        mclir_model.share_vgg_features = lambda *losses: None
+    try:
+        with vgg_source(source):  # B's PerceptualLoss: random VGG (F, F0: the file), never a download
+            model = build_model(opt)
+    finally:
+        mclir_model.share_vgg_features = share
+    if arm == 'F':
+        assert model.shared_vgg is not None, 'F must share the VGG pass'
     if arm in ('C0', 'D0'):
         model.cri_spn.channels_last_on_cpu = False
     return model
@@ -242,6 +281,7 @@ def check_same_loss(models, batches):
 # ------------------------------------------------------------------------------------------------ timing
 def time_net(net, arms, iters, warmup, device, workdir, log):
     log(f'\n[{net}] building {", ".join(arms)} ...')
+    torch._dynamo.reset()  # Cc: compiled code of the previous net is not reused
     torch.manual_seed(0)
     models = OrderedDict((a, build_arm(net, a, osp.join(workdir, net, a), device)) for a in arms)
     batches = make_batches(net, device)
@@ -258,7 +298,7 @@ def time_net(net, arms, iters, warmup, device, workdir, log):
         if r == warmup - 1 or (r >= warmup and (r - warmup + 1) % max(1, iters // 4) == 0):
             log(f'  round {r + 1}/{warmup + iters} ({time.time() - t_start:.0f} s)')
     # refresh: every copy due (it = lcm of the periods); interleaved between the arms
-    refresh = {a: [] for a in arms if a in ('C', 'D', 'E1', 'E4', 'C0', 'D0', 'Ds')}
+    refresh = {a: [] for a in arms if a in MCLIR_ARMS + ('E1', 'E4')}
     for _ in range(max(10, iters)):
         for a in refresh:
             m = models[a]
@@ -453,17 +493,19 @@ def evaluate(res):
     intervals = OrderedDict()
     for num, den in (('B', 'A'), ('C', 'A'), ('D', 'A'), ('C', 'B'), ('D', 'B'), ('C', 'E1'), ('D', 'E4'),
                      ('E1', 'B'), ('E4', 'B'), ('C0', 'B'), ('D0', 'B'), ('C', 'C0'), ('D', 'D0'), ('Ds', 'B'),
-                     ('Ds', 'D')):
+                     ('Ds', 'D'), ('Cb', 'C'), ('Cf', 'C'), ('Cc', 'C'), ('F', 'F0'), ('F', 'B'), ('F0', 'B')):
         if num in m and den in m:
             ratios[f'{num}/{den}'] = m[num] / m[den]
             intervals[f'{num}/{den}'] = bootstrap_ratio(res['times_s'], num, den)
-    for a in ('C', 'D', 'E1', 'E4', 'C0', 'D0', 'Ds'):
+    for a in MCLIR_ARMS + ('E1', 'E4'):
         if a in r and a in m:
             ratios[f'refresh_{a}'] = r[a] / m[a]
     mem = res.get('memory', {})
     if 'B' in mem and 'C' in mem:
         b, c = mem['B']['peak_delta_bytes'], mem['C']['peak_delta_bytes']
         ratios['mem_C'] = c / (b + mem['C']['copies_nbytes'])
+    if 'F' in mem and 'F0' in mem:
+        ratios['mem_F/F0'] = mem['F']['peak_delta_bytes'] / mem['F0']['peak_delta_bytes']
     if 'B' in mem and 'D' in mem:
         ratios['mem_D'] = mem['D']['peak_delta_bytes'] / (mem['B']['peak_delta_bytes'] + mem['D']['copies_nbytes'])
     verdict = OrderedDict()
@@ -529,7 +571,8 @@ def plot(results, path, log):
     nets = list(results)
     fig, axes = plt.subplots(1, len(nets), figsize=(5 * len(nets), 4.2), squeeze=False)
     colors = {'A': '#999999', 'B': '#4c72b0', 'C': '#55a868', 'D': '#2d6a3e', 'E1': '#dd8452', 'E4': '#a0522d',
-              'C0': '#b7dfc0', 'D0': '#8fb89a', 'Ds': '#c4e3a0'}
+              'C0': '#b7dfc0', 'D0': '#8fb89a', 'Ds': '#c4e3a0', 'Cb': '#8172b3', 'Cf': '#64b5cd', 'Cc': '#da8bc3',
+              'F': '#937860', 'F0': '#c9b29b'}
     for ax, net in zip(axes[0], nets):
         res = results[net]
         arms = [a for a in ARMS + EXTRA_ARMS if a in res['median_s']]
@@ -608,8 +651,8 @@ def main(argv=None):
             res = time_net(net, arms, iters, 1 if args.quick else args.warmup, device, workdir, log)
             res['device'] = device
             if not args.no_memory:
-                res['memory'] = measure_memory(net, ['B', 'C'] if args.quick else ['B', 'C', 'D'],
-                                               args.mem_steps, device, args.threads, log)
+                mem_arms = ['B', 'C'] if args.quick else ['B', 'C', 'D'] + [a for a in ('F', 'F0') if a in arms]
+                res['memory'] = measure_memory(net, mem_arms, args.mem_steps, device, args.threads, log)
             if not (args.quick or args.no_profile):
                 res['profile'] = profile_net(net, min(iters, 8), device, workdir, log)
             res['ratios'], res['verdict'] = evaluate(res)

@@ -1,0 +1,111 @@
+"""The benchmark scripts' option generation and bookkeeping (their timings and PSNRs are not unit-tested)."""
+import copy
+import importlib.util
+import os.path as osp
+import sys
+
+import pytest
+
+from mclir_basicsr.options import check_options
+from tests.conftest import ROOT
+
+
+def _load(name):
+    key = f'_bench_{name}'
+    if key not in sys.modules:  # step_cost registers a model class: import it once per session
+        spec = importlib.util.spec_from_file_location(key, osp.join(ROOT, 'benchmarks', f'{name}.py'))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+@pytest.fixture(scope='module')
+def quality():
+    return _load('quality')
+
+
+@pytest.fixture(scope='module')
+def step_cost():
+    return _load('step_cost')
+
+
+def _diff(a, b, prefix=''):
+    """Key paths where two nested dicts differ."""
+    out = []
+    for k in sorted(set(a) | set(b), key=str):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _diff(va, vb, f'{prefix}{k}.')
+        elif va != vb:
+            out.append(f'{prefix}{k}')
+    return out
+
+
+@pytest.mark.parametrize('task', ['sr_x2', 'dn_s25'])
+@pytest.mark.parametrize('scale', ['cpu', 'gpu'])
+def test_quality_arms_differ_only_where_the_protocol_says(quality, task, scale):
+    kw = dict(iters=200, seed=11, lr=1e-4, val_freq=25, pretrain='/base.pth', scale=scale)
+    arms = {arm: quality.make_options(task, arm, 'n', **kw) for arm in quality.ARMS}
+    for opt in arms.values():
+        check_options(copy.deepcopy(opt))  # our keys are valid in every generated file
+        assert opt['train']['total_iter'] == 200 and opt['manual_seed'] == 11
+        assert opt['path']['pretrain_network_g'] == '/base.pth' and opt['val']['val_freq'] == 25
+        assert opt['train']['scheduler']['milestones'] == [2000]  # constant rate while fine-tuning
+        assert opt['num_gpu'] == (1 if scale == 'gpu' else 0)
+        assert opt['network_g']['num_feat'] == (64 if scale == 'gpu' else 32)
+    assert set(_diff(arms['l1'], arms['spn_sub'])) == {'model_type', 'train.history', 'train.spn_opt'}
+    assert _diff(arms['spn_sub'], arms['spn_ratio']) == ['train.spn_opt.form', 'train.spn_opt.lq_negative']
+    assert arms['spn_sub']['train']['spn_opt']['vgg_weights'] == 'random'
+
+
+def test_quality_sweep_changes_land_in_the_options(quality):
+    kw = dict(iters=10, seed=10, lr=1e-4, val_freq=5)
+    base = quality.make_options('sr_x2', 'spn_sub', 'n', **kw)
+    for arm, changes in quality.SWEEP:
+        opt = quality.make_options('sr_x2', arm, 'n', spn_changes=changes, **kw)
+        check_options(copy.deepcopy(opt))
+        diff = _diff(quality.make_options('sr_x2', arm, 'n', **kw), opt)
+        if 'loss_weight' in changes:
+            assert diff == ['train.spn_opt.loss_weight'] and opt['train']['spn_opt']['loss_weight'] == changes[
+                'loss_weight']
+        elif 'history_periods' in changes:
+            assert [c['period'] for c in opt['train']['history']['copies']] == changes['history_periods']
+        else:
+            assert diff == ['train.history.negatives'] and opt['train']['history']['negatives'] == 'round_robin'
+    assert base['train']['history'].get('negatives') is None  # the main arm keeps the authors' default
+
+
+def test_quality_vgg_weights_option(quality, tmp_path):
+    opt = quality.make_options('sr_x2', 'spn_sub', 'n', 10, 10, 1e-4, 5, vgg_weights='vgg16.pth')
+    assert opt['train']['spn_opt']['vgg_weights'] == osp.abspath('vgg16.pth')
+    assert 'spn_opt' not in quality.make_options('sr_x2', 'l1', 'n', 10, 10, 1e-4, 5, vgg_weights='x')['train']
+
+
+def test_quality_summary_per_seed_mean_spread_and_difference(quality):
+    runs = {}
+    for arm, psnrs in (('l1', [30.0, 30.2, 30.1]), ('spn_sub', [30.1, 30.2, 30.4])):
+        for seed, p in zip((1, 2, 3), psnrs):
+            runs[(arm, seed)] = {'final': {'psnr': p, 'ssim': p / 100}, 'seconds': 2.0}
+    out = quality.summarise(runs, ['l1', 'spn_sub'], [1, 2, 3])
+    assert out['l1']['psnr_mean'] == pytest.approx(30.1) and out['l1']['psnr_std'] == pytest.approx(0.1)
+    assert out['spn_sub']['psnr_range'] == pytest.approx(0.3)
+    assert out['spn_sub']['psnr_diff_vs_l1'] == pytest.approx({'1': 0.1, '2': 0.0, '3': 0.3})
+    assert out['spn_sub']['psnr_diff_mean'] == pytest.approx(0.4 / 3)
+
+
+def test_quality_gpu_scale_refused_without_cuda(quality, monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(SystemExit):
+        quality.main(['--scale', 'gpu'])
+
+
+def test_step_cost_arms_build_as_described(step_cost, tmp_path):
+    models = {a: step_cost.build_arm('tiny', a, str(tmp_path / a), 'cpu') for a in ('Ds', 'Cb', 'Cf', 'Cc', 'F', 'F0')}
+    assert models['Ds'].negatives_mode == 'round_robin' and len(models['Ds'].history) == 4
+    assert models['Cb'].precision.dtype.is_floating_point and models['Cb'].precision.scaler is None
+    assert models['Cf'].precision.scaler is not None
+    assert models['Cc'].train_net_g is not models['Cc'].net_g
+    assert models['F'].shared_vgg is not None and models['F0'].shared_vgg is None
+    assert models['F'].cri_perceptual is not None and models['F0'].cri_perceptual is not None
