@@ -333,7 +333,7 @@ def main(argv=None):
     jobs = [(task, arm, seed, None) for task in tasks for seed in cfg['seeds'] for arm in ARMS]
     if args.sweep:
         jobs += [(task, arm, cfg['seeds'][0], changes) for task in tasks for arm, changes in SWEEP]
-    jobs.sort(key=lambda j: -COST[j[1]] * (1.0 if j[3] is None or j[3].get('negatives') != 'round_robin' else 0.5))
+    jobs.sort(key=lambda j: -COST[j[1]])
 
     def one(job):
         task, arm, seed, changes = job
