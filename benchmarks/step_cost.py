@@ -56,7 +56,7 @@ from basicsr.models.sr_model import SRModel  # noqa: E402
 from basicsr.utils import get_root_logger  # noqa: E402
 from basicsr.utils.registry import MODEL_REGISTRY  # noqa: E402
 
-from mclir_basicsr.compat import vgg_source  # noqa: E402
+from mclir_basicsr.vgg_weights import vgg_source  # noqa: E402
 
 OUT_DIR = osp.join(HERE, 'out')
 
@@ -206,7 +206,7 @@ def make_opt(net, arm, workdir, device):
 
 def random_vgg_file(workdir):
     """A torchvision-format VGG file holding SPNLoss's random VGG (seed 0): F and F0 give it to both losses."""
-    from mclir_basicsr.compat import build_torchvision_vgg_features
+    from mclir_basicsr.vgg_weights import build_torchvision_vgg_features
     path = osp.join(osp.dirname(osp.abspath(workdir)), f'random_{VGG_TYPE}.pth')
     if not osp.isfile(path):
         with torch.random.fork_rng(devices=[]):

@@ -1,19 +1,21 @@
-"""mclir-basicsr: model contrastive learning ("learning from history") for BasicSR.
+"""mclir-basicsr: task-agnostic training add-ons for image restoration, as a BasicSR plugin.
 
-``import mclir_basicsr`` makes PyPI basicsr 1.4.2 importable on current torchvision and registers this
-package's models (``MCLIRModel`` ...), losses (``SPNLoss``) and archs into BasicSR's registries.
-Import it before ``basicsr``.
+``import mclir_basicsr`` (before ``basicsr``):
 
-Reference: Wu et al., "Learning from History: Task-agnostic Model Contrastive Learning for Image
-Restoration", AAAI 2024 (arXiv 2309.06023).
+1. makes PyPI basicsr 1.4.2 importable on current torchvision (:mod:`mclir_basicsr.shims`);
+2. registers this package's archs, datasets, losses and models into BasicSR's registries;
+3. applies the runtime fixes for BasicSR 1.4.2 listed in :mod:`mclir_basicsr.runtime.fixes` (CPU resume, DDP on
+   CPU, VGG without download, option and input checks, ...), for our entry points and your own ``train.py``.
+
+Reference for the first method: Wu et al., "Learning from History: Task-agnostic Model Contrastive Learning for
+Image Restoration", AAAI 2024 (arXiv 2309.06023).
 """
-from .compat import install_import_shims as _install_import_shims
+from .shims import install_torchvision_shim as _install_torchvision_shim
 
-_install_import_shims()
-
-from .compat import install_vgg_factory as _install_vgg_factory  # noqa: E402
-
-_install_vgg_factory()
+_install_torchvision_shim()
 
 from . import archs, data, losses, models  # noqa: E402,F401  (register into BasicSR's registries)
+from .runtime import fixes as _fixes  # noqa: E402
 from .version import __version__  # noqa: E402,F401
+
+_fixes.install()

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-import mclir_basicsr  # noqa: F401  (compat shims before basicsr)
+import mclir_basicsr  # noqa: F401  (shim, registration and BasicSR fixes, before basicsr)
 
 TASKS = {
     'sr_x2': dict(label='x2 SR', arms=[('baseline (L1)', 'EDSR_SRx2_demo_baseline'),
@@ -79,6 +79,7 @@ def format_table(rows):
 
 
 def main(argv=None):
+    """Console script ``mclir-demo``; returns the exit code (a failed step exits with its message)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--task', choices=list(TASKS) + ['all'], default='sr_x2',
                         help='sr_x2 (default, a few minutes on 2 CPU cores), dn_s25, or all')
@@ -117,8 +118,8 @@ def main(argv=None):
     with open(osp.join('results', 'demo_summary.json'), 'w') as f:
         json.dump(rows, f, indent=2)
     print('\nSaved results/demo_summary.md and .json; restored images under results/<name>/visualization/.')
-    return rows
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -1,4 +1,6 @@
 """Cross-rank helpers: every decision and every history copy must be identical on all ranks."""
+import hashlib
+
 import torch
 import torch.distributed as dist
 
@@ -16,15 +18,26 @@ def all_ranks_agree(flag, device):
     return bool(t.item())
 
 
-def check_same_on_all_ranks(values, what):
-    """Raise RuntimeError if the 1-D tensor ``values`` differs between ranks. Returns the world size."""
+def tensor_digest(tensors):
+    """SHA-256 of the exact bytes, dtypes and shapes of ``tensors`` (in order): equal digests mean equal contents,
+    which sums of norms cannot tell (a permutation or a sign flip keeps them)."""
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach()
+        h.update(f'{t.dtype}{tuple(t.shape)}'.encode())
+        h.update(t.cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.digest()
+
+
+def check_same_on_all_ranks(digests, what):
+    """Raise RuntimeError if the list of ``bytes`` ``digests`` differs between ranks. Returns the world size."""
     n = world_size()
     if n == 1:
         return 1
-    gathered = [torch.empty_like(values) for _ in range(n)]
-    dist.all_gather(gathered, values)
-    bad = [r for r, g in enumerate(gathered) if not torch.equal(g, gathered[0])]
+    gathered = [None] * n
+    dist.all_gather_object(gathered, [d.hex() for d in digests])
+    bad = [r for r, g in enumerate(gathered) if g != gathered[0]]
     if bad:
-        raise RuntimeError(f'{what} differ across ranks (rank 0: {gathered[0].tolist()}, rank {bad[0]}: '
-                           f'{gathered[bad[0]].tolist()}). The copies must be refreshed identically on every rank.')
+        raise RuntimeError(f'{what} differ across ranks (rank 0: {gathered[0]}, rank {bad[0]}: {gathered[bad[0]]}). '
+                           f'The copies must be refreshed identically on every rank.')
     return n

@@ -6,14 +6,18 @@ Update rule (``decay`` keeps this much of the old copy, as BasicSR's ``ema_decay
 
 applied to parameters AND floating-point buffers (BatchNorm statistics) with one ``torch._foreach_lerp_`` per
 copy; integer buffers (``num_batches_tracked``) are copied. Copies never require grad and stay in eval mode.
+:class:`HistoryBank` is an ``nn.Module`` (a ``ModuleList`` of copies), so its state dict is torch's.
 """
 import copy
 
 import torch
+from basicsr.utils import get_root_logger
 from torch import nn
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
-STATE_FORMAT = 1
+from .dist import check_same_on_all_ranks, tensor_digest, world_size
+
+NEGATIVE_MODES = ('all', 'round_robin')
 
 
 def bare_module(net):
@@ -21,21 +25,21 @@ def bare_module(net):
     while True:
         if isinstance(net, (DataParallel, DistributedDataParallel)):
             net = net.module
-        elif hasattr(net, '_orig_mod') and isinstance(net._orig_mod, nn.Module):
+        elif isinstance(getattr(net, '_orig_mod', None), nn.Module):
             net = net._orig_mod
         else:
             return net
 
 
-def _split_tensors(module):
-    """(float tensors, other tensors) of ``module``'s parameters and buffers, as ordered name->tensor dicts."""
+def _float_and_other_tensors(module):
+    """(float tensors, other tensors) of ``module``'s parameters and buffers, as ordered name -> tensor dicts."""
     floats, others = {}, {}
     for name, t in list(module.named_parameters()) + list(module.named_buffers()):
         (floats if t.is_floating_point() or t.is_complex() else others)[name] = t
     return floats, others
 
 
-class HistoryCopy:
+class HistoryCopy(nn.Module):
     """One frozen copy of ``net``.
 
     Args:
@@ -48,41 +52,49 @@ class HistoryCopy:
     """
 
     def __init__(self, net, period, decay, init_decay=0.0, fresh=None):
+        super().__init__()
         self.period = int(period)
         self.decay = float(decay)
-        self.module = copy.deepcopy(net)
-        self.module.requires_grad_(False)
-        self.module.eval()
-        src_f, src_o = _split_tensors(net)
-        dst_f, dst_o = _split_tensors(self.module)
-        self._src = [src_f[k] for k in dst_f]  # the live tensors (not detached views: survive .to())
-        self._dst = list(dst_f.values())
-        self._src_other = [src_o[k] for k in dst_o]
-        self._dst_other = list(dst_o.values())
+        self.module = copy.deepcopy(net).requires_grad_(False).eval()
+        self._followed = (net, )  # a tuple, so that the trained network is not registered as a submodule
+        self._compiled = ()  # (compiled forward,) once compile() is called; the module stays the saved one
         if init_decay > 0:
             if fresh is None:
                 raise ValueError('init_decay > 0 needs a freshly initialised network (fresh=...)')
-            fresh_f, _ = _split_tensors(fresh)
+            mine, _ = _float_and_other_tensors(self.module)
+            theirs, _ = _float_and_other_tensors(fresh)
             with torch.no_grad():
-                torch._foreach_lerp_(self._dst, [fresh_f[k].detach().to(t.device) for k, t in dst_f.items()],
+                torch._foreach_lerp_(list(mine.values()), [theirs[k].detach().to(t.device) for k, t in mine.items()],
                                      float(init_decay))
+
+    def train(self, mode=True):
+        return super().train(False)  # always eval: a fixed snapshot
 
     @torch.no_grad()
     def refresh(self, decay=None):
         """``theta_copy <- decay*theta_copy + (1-decay)*theta_net`` (float tensors); copy the others."""
         decay = self.decay if decay is None else float(decay)
-        if self._dst:
-            torch._foreach_lerp_(self._dst, self._src, 1.0 - decay)
-        for d, s in zip(self._dst_other, self._src_other):
-            d.copy_(s)
+        mine_f, mine_o = _float_and_other_tensors(self.module)
+        net_f, net_o = _float_and_other_tensors(self._followed[0])
+        if mine_f:
+            torch._foreach_lerp_(list(mine_f.values()), [net_f[k] for k in mine_f], 1.0 - decay)
+        for k, t in mine_o.items():
+            t.copy_(net_o[k])
 
-    def __call__(self, x):
-        return (self.module if self.forward is None else self.forward)(x)
+    def compile(self, compiler):
+        """Run the forward through ``compiler(module)`` (e.g. ``torch.compile``); refreshes still update the plain
+        module in place, which the compiled callable reads."""
+        self._compiled = (compiler(self.module), )
 
-    forward = None  # a compiled ``module`` (HistoryBank.compile); the module itself stays the saved, averaged one
+    def forward(self, x):
+        return (self._compiled[0] if self._compiled else self.module)(x)
+
+    def digest(self):
+        """SHA-256 of every tensor of the copy: equal digests mean identical copies."""
+        return tensor_digest(self.module.state_dict().values())
 
 
-class HistoryBank:
+class HistoryBank(nn.Module):
     """The history copies of one network and their refresh schedule.
 
     Args:
@@ -90,26 +102,40 @@ class HistoryBank:
         specs (list): objects with ``period`` and ``decay`` (one per copy).
         init_decay (float): see :class:`HistoryCopy`.
         fresh_factory (callable | None): ``i -> nn.Module``, a freshly initialised network for copy ``i``.
+        negatives (str): ``'all'`` (every copy at every step) or ``'round_robin'`` (copy ``iter % N``).
     """
 
-    def __init__(self, net, specs, init_decay=0.0, fresh_factory=None):
+    def __init__(self, net, specs, init_decay=0.0, fresh_factory=None, negatives='all'):
+        super().__init__()
+        if negatives not in NEGATIVE_MODES:
+            raise ValueError(f'negatives must be one of {NEGATIVE_MODES}, got {negatives!r}')
         net = bare_module(net)
-        self.init_decay = float(init_decay)
+        self.negatives_mode = negatives
         self.ranks_verified = 1  # ranks the copies were last checked identical on (1 without DDP)
-        self.copies = []
+        copies = []
         for i, spec in enumerate(specs):
             fresh = fresh_factory(i) if (init_decay > 0 and fresh_factory is not None) else None
-            self.copies.append(HistoryCopy(net, spec.period, spec.decay, init_decay, fresh))
+            copies.append(HistoryCopy(net, spec.period, spec.decay, init_decay, fresh))
             del fresh
+        self.copies = nn.ModuleList(copies)
 
     def __len__(self):
         return len(self.copies)
 
     def compile(self, compiler):
-        """Run each copy's forward through ``compiler(module)`` (e.g. ``torch.compile``). Refreshes still update
-        the plain modules in place, which the compiled callables read."""
         for c in self.copies:
-            c.forward = compiler(c.module)
+            c.compile(compiler)
+
+    @torch.no_grad()
+    def negatives(self, x, current_iter=None):
+        """Outputs of the copies on ``x`` (eval mode, no grad): a list of tensors.
+
+        ``round_robin``: only copy ``current_iter % N``: one copy's forward and one VGG pass per step instead of N,
+        the same choice on every rank, without randomness.
+        """
+        if self.negatives_mode == 'round_robin' and current_iter is not None:
+            return [self.copies[current_iter % len(self.copies)](x)]
+        return [c(x) for c in self.copies]
 
     def step(self, current_iter):
         """Refresh the copies whose period divides ``current_iter``; returns their indices.
@@ -121,57 +147,35 @@ class HistoryBank:
         for i in due:
             self.copies[i].refresh()
         if due:
+            first = self.ranks_verified == 1
             self.ranks_verified = self.verify_across_ranks(f'history copies {due} at iter {current_iter}')
+            if first and self.ranks_verified > 1:
+                get_root_logger().info(f'History copies refreshed at iter {current_iter} are identical on '
+                                       f'{self.ranks_verified} ranks (checked at every refresh).')
         return due
 
-    @torch.no_grad()
-    def checksums(self):
-        """One float64 checksum per copy (sum of the norms of its tensors), on the copies' device."""
-        sums = []
-        for c in self.copies:
-            norms = torch._foreach_norm(c._dst) if c._dst else []
-            sums.append(torch.stack(norms).double().sum() if norms else torch.zeros((), dtype=torch.float64))
-        return torch.stack(sums)
+    def digests(self):
+        return [c.digest() for c in self.copies]
 
     def verify_across_ranks(self, what='history copies'):
         """Raise if the copies differ between DDP ranks; returns the number of ranks compared (1 without DDP)."""
-        from .dist import check_same_on_all_ranks, world_size
         if world_size() == 1:
             return 1
-        return check_same_on_all_ranks(self.checksums(), what)
+        return check_same_on_all_ranks(self.digests(), what)
 
-    @torch.no_grad()
-    def negatives(self, x, current_iter=None, mode='all'):
-        """Outputs of the copies on ``x`` (eval mode, no grad): a list of tensors.
+    def training_state(self):
+        """The copies' tensors for a training state: torch's state dict, on the CPU."""
+        return {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
 
-        ``mode='all'``: every copy. ``mode='round_robin'``: only copy ``current_iter % N``. That is one copy's
-        forward and one VGG pass per step instead of N, and the same choice on every rank, without randomness.
-        """
-        if mode == 'round_robin' and current_iter is not None:
-            return [self.copies[current_iter % len(self.copies)](x)]
-        return [c(x) for c in self.copies]
-
-    def state_dict(self):
-        """Plain, ``weights_only``-loadable state: the copies' tensors (on CPU) and their schedule."""
-        return {
-            'format': STATE_FORMAT,
-            'init_decay': self.init_decay,
-            'periods': [c.period for c in self.copies],
-            'decays': [c.decay for c in self.copies],
-            'copies': [{k: v.detach().cpu().clone() for k, v in c.module.state_dict().items()} for c in self.copies],
-        }
-
-    def load_state_dict(self, state, source='resume state'):
-        """Restore the copies' tensors from :meth:`state_dict` output (the schedule comes from the options)."""
-        if not isinstance(state, dict) or state.get('format') != STATE_FORMAT or 'copies' not in state:
-            raise ValueError(f'{source} has no readable history copies (format {STATE_FORMAT} expected).')
-        if len(state['copies']) != len(self.copies):
-            raise ValueError(f'{source} holds {len(state["copies"])} history copies but the options configure '
+    def load_training_state(self, state, source='resume state'):
+        """Restore the copies from :meth:`training_state` output (the schedule comes from the options)."""
+        saved = sorted({int(k.split('.')[1]) for k in state if k.startswith('copies.')})
+        if len(saved) != len(self.copies):
+            raise ValueError(f'{source} holds {len(saved)} history copies but the options configure '
                              f'{len(self.copies)} (train.history.copies). Resume with the same number of copies, '
                              f'or start a new experiment from the network only (path.pretrain_network_g).')
-        for i, (c, sd) in enumerate(zip(self.copies, state['copies'])):
-            try:
-                c.module.load_state_dict(sd, strict=True)
-            except RuntimeError as err:
-                raise ValueError(f'{source}: history copy {i} does not fit network_g: '
-                                 f'{str(err).splitlines()[0]}') from err
+        try:
+            self.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            raise ValueError(f'{source}: the history copies do not fit network_g: '
+                             f'{str(err).splitlines()[0]}') from err

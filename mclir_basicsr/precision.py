@@ -1,17 +1,15 @@
-"""Mixed precision for the training step (``train.amp``): autocast, and a gradient scaler for float16.
+"""Mixed precision for the training step (``train.amp``), with torch's own switches.
 
-The step (history copies, network, losses) runs under ``torch.autocast`` on the model's device type; the
-parameters, the optimiser and the history copies stay float32, and validation runs in float32.
-
-float16 needs loss scaling: the loss is multiplied by a scale before ``backward`` and the gradients are divided by
-it before the optimiser step (``torch.amp.GradScaler``). A step whose scaled gradients overflow is skipped and the
-scale halved; that is the scaler's normal operation, so such a step is not counted by the divergence guard while
-the scale stays >= :data:`MIN_HEALTHY_SCALE`. Below it, the gradients overflow float16 even unscaled: the guard
-counts the step as bad.
+The step (history copies, network, losses) runs under ``torch.autocast(enabled=...)`` on the model's device
+type; parameters, optimiser and history copies stay float32, and validation runs in float32. float16 adds loss
+scaling with ``torch.amp.GradScaler(enabled=...)``: the loss is scaled before ``backward``, the gradients are
+unscaled before they are checked, and a step whose gradients overflowed is skipped with the scale halved. That
+is the scaler's normal operation, so the divergence guard does not count such a step while the scale stays
+>= :data:`MIN_HEALTHY_SCALE`; below it, the gradients overflow float16 even unscaled and the step counts as bad.
+With ``enabled: false`` both switches are off and cost nothing.
 """
-import contextlib
-
 import torch
+from basicsr.utils import get_root_logger
 
 MIN_HEALTHY_SCALE = 1.0
 
@@ -30,7 +28,7 @@ class StepPrecision:
     """Autocast and (float16) loss scaling for one optimiser.
 
     Args:
-        cfg (AmpConfig): from :func:`mclir_basicsr.options.parse_amp`.
+        cfg (AmpConfig): from :func:`mclir_basicsr.train_options.parse_amp`.
         device (torch.device): where the step runs.
     """
 
@@ -38,67 +36,60 @@ class StepPrecision:
         self.enabled = cfg.enabled
         self.dtype = getattr(torch, cfg.dtype)
         self.device_type = torch.device(device).type
-        self.scaler = None
-        if self.enabled and self.dtype == torch.float16:
-            self.scaler = torch.amp.GradScaler(self.device_type, init_scale=cfg.init_scale)
+        self.scaler = torch.amp.GradScaler(self.device_type, init_scale=cfg.init_scale,
+                                           enabled=cfg.enabled and self.dtype == torch.float16)
         if self.enabled and self.device_type == 'cpu' and not cpu_has_native_half():
-            from basicsr.utils import get_root_logger
             get_root_logger().warning(
                 f'train.amp on a CPU without native bf16/fp16 instructions (torch reports '
                 f'{torch.backends.cpu.get_cpu_capability()}): autocast is emulated and the step gets much SLOWER '
                 f'(measured ~45x on an AVX2 CPU, benchmarks/README.md). Set train.amp.enabled: false here.')
+
+    @property
+    def scaling(self):
+        """True when a float16 gradient scaler is active."""
+        return self.scaler.is_enabled()
 
     def describe(self):
         if not self.enabled:
             return 'float32'
         name = 'bf16' if self.dtype == torch.bfloat16 else 'fp16'
         return f'{name} autocast on {self.device_type}' + (
-            f', GradScaler (init scale {self.scaler.get_scale():g})' if self.scaler else '')
+            f', GradScaler (init scale {self.scaler.get_scale():g})' if self.scaling else '')
 
     def autocast(self):
-        if not self.enabled:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device_type, dtype=self.dtype)
+        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.enabled)
 
     def backward(self, loss):
-        (self.scaler.scale(loss) if self.scaler else loss).backward()
+        self.scaler.scale(loss).backward()
 
     def unscale_(self, optimizer):
-        """Divide the gradients by the scale (float16), so they can be checked and clipped at their true size."""
-        if self.scaler:
-            self.scaler.unscale_(optimizer)
+        """Divide the gradients by the scale, so they are checked at their true size (no-op without scaling)."""
+        self.scaler.unscale_(optimizer)
 
     def step(self, optimizer):
-        """``optimizer.step()``; with a scaler, skipped when the gradients overflowed, and the scale updated."""
-        if self.scaler:
-            self.scaler.step(optimizer)
-            self.scaler.update()
-        else:
-            optimizer.step()
+        """``optimizer.step()``; with scaling, skipped if the gradients overflowed, and the scale updated."""
+        self.scaler.step(optimizer)
+        self.scaler.update()
 
-    def skip(self, optimizer):
-        """End a step without changing the weights (the scaler's bookkeeping still advances)."""
-        if self.scaler:
-            self.scaler.step(optimizer)  # the recorded overflow makes it skip optimizer.step()
+    def skip(self):
+        """End a step WITHOUT touching the weights. ``scaler.step`` would still call ``optimizer.step()`` when the
+        gradients are finite (e.g. a non-finite loss with finite gradients), so only the scale is updated: it
+        halves if the unscaled gradients overflowed, and the scaler is ready for the next step."""
+        if self.scaling:
             self.scaler.update()
 
     @property
     def scale(self):
-        return self.scaler.get_scale() if self.scaler else 1.0
-
-    def is_overflow_only(self, loss):
-        """A float16 step whose loss is finite: non-finite gradients are then the scaler's to handle."""
-        return self.scaler is not None and bool(torch.isfinite(loss.detach()).all().item())
+        return self.scaler.get_scale() if self.scaling else 1.0
 
     def state_dict(self):
-        return {'scaler': self.scaler.state_dict()} if self.scaler else {}
+        return {'scaler': self.scaler.state_dict()} if self.scaling else {}
 
     def load_state_dict(self, state, source='resume state'):
-        if self.scaler is None:
+        if not self.scaling:
             return
         if state and 'scaler' in state:
             self.scaler.load_state_dict(state['scaler'])
         else:
-            from basicsr.utils import get_root_logger
             get_root_logger().warning(f'{source} holds no gradient-scaler state (trained without train.amp fp16?): '
                                       f'the scale restarts at {self.scaler.get_scale():g}.')

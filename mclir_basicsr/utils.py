@@ -1,15 +1,26 @@
-"""Small shared helpers."""
+"""Small leaf helpers shared by the package: checkpoint keys, atomic saves, image file names, short lists."""
 import os
-import signal
 import time
 
 import torch
 
-# Fault injection for the reliability tests: SIGKILL in the middle of writing a file whose name ends with this.
-_KILL_IN_SAVE = os.environ.get('MCLIR_DEBUG_SIGKILL_IN_SAVE')
-
-
 WRAPPER_PREFIXES = ('module.', '_orig_mod.')  # DataParallel / DDP, and torch.compile's OptimizedModule
+
+# The one list of image file extensions (lower case): what OpenCV's imread decodes. BasicSR reads every file of a
+# disk dataset folder as an image; our lmdb tool packs these and the pre-flight checks refuse anything else.
+IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm', '.pbm', '.jp2', '.exr',
+                  '.hdr', '.pic', '.sr', '.ras', '.pxm', '.pnm', '.pfm')
+
+
+def is_image_file(name):
+    return os.path.splitext(name)[1].lower() in IMG_EXTENSIONS
+
+
+def few(names, n=5):
+    """``[a, b, c, ... and 7 more]``: the first ``n`` of ``names`` for an error message."""
+    names = list(names)
+    shown = ', '.join(str(x) for x in names[:n])
+    return f'[{shown}{f", ... and {len(names) - n} more" if len(names) > n else ""}]'
 
 
 def strip_wrapper_prefixes(key):
@@ -32,21 +43,10 @@ def atomic_torch_save(obj, path, retries=3):
         try:
             with open(tmp, 'wb') as f:
                 torch.save(obj, f)
-                if _KILL_IN_SAVE and path.endswith(_KILL_IN_SAVE):
-                    f.truncate(f.tell() // 2)
-                    f.flush()
-                    os.kill(os.getpid(), signal.SIGKILL)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-            try:  # make the rename itself durable
-                dir_fd = os.open(directory, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
-            except OSError:
-                pass
+            _fsync_dir(directory)  # make the rename itself durable
             return
         except OSError:
             if os.path.exists(tmp):
@@ -54,3 +54,16 @@ def atomic_torch_save(obj, path, retries=3):
             if attempt == retries:
                 raise
             time.sleep(1)
+
+
+def _fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -426,7 +426,7 @@ def test_vgg_weights_missing(tmp_path, monkeypatch):
 
 
 def test_vgg_weights_wrong_file(tmp_path):
-    from mclir_basicsr.compat import build_torchvision_vgg_features
+    from mclir_basicsr.vgg_weights import build_torchvision_vgg_features
     path = tmp_path / 'vgg11.pth'
     torch.save({f'features.{k}': v for k, v in build_torchvision_vgg_features('vgg11').state_dict().items()}, path)
     check_inputs(_spn_opt(tmp_path, vgg_weights=str(path)))
@@ -475,7 +475,7 @@ def _assert_clean_failure(res, root, before, *parts):
     assert (root / 'experiments' / 'pipe' / 'models' / 'net_g_5.pth').read_bytes() == b'weights of an earlier run'
 
 
-@pytest.mark.pipeline
+@pytest.mark.e2e
 def test_e2e_lmdb_without_meta_info_keeps_existing_experiment(tmp_path, tiny_data):
     lq_db = tmp_path / 'data' / 'train_lq.lmdb'
     shutil.copytree(tiny_data / 'train_lq.lmdb', lq_db)
@@ -484,7 +484,7 @@ def test_e2e_lmdb_without_meta_info_keeps_existing_experiment(tmp_path, tiny_dat
                          'datasets.train.dataroot_lq: lmdb', str(lq_db), 'has no meta_info.txt')
 
 
-@pytest.mark.pipeline
+@pytest.mark.e2e
 def test_e2e_pretrain_from_another_architecture_keeps_existing_experiment(tmp_path, tiny_data):
     from basicsr.archs.rrdbnet_arch import RRDBNet
     ckpt = tmp_path / 'rrdb.pth'
@@ -493,7 +493,7 @@ def test_e2e_pretrain_from_another_architecture_keeps_existing_experiment(tmp_pa
                          str(ckpt), 'does not fit network_g (type EDSR)')
 
 
-@pytest.mark.pipeline
+@pytest.mark.e2e
 def test_e2e_missing_vgg_weights_keeps_existing_experiment(tmp_path, tiny_data):
     missing = tmp_path / 'vgg11-8a719046.pth'
     opt_file = _train_fails_cleanly(tmp_path, tiny_data, {'train.spn_opt.vgg_weights': str(missing)},

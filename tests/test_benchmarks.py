@@ -103,9 +103,9 @@ def test_quality_gpu_scale_refused_without_cuda(quality, monkeypatch):
 
 def test_step_cost_arms_build_as_described(step_cost, tmp_path):
     models = {a: step_cost.build_arm('tiny', a, str(tmp_path / a), 'cpu') for a in ('Ds', 'Cb', 'Cf', 'Cc', 'F', 'F0')}
-    assert models['Ds'].negatives_mode == 'round_robin' and len(models['Ds'].history) == 4
-    assert models['Cb'].precision.dtype.is_floating_point and models['Cb'].precision.scaler is None
-    assert models['Cf'].precision.scaler is not None
+    assert models['Ds'].history.negatives_mode == 'round_robin' and len(models['Ds'].history) == 4
+    assert models['Cb'].precision.dtype.is_floating_point and not models['Cb'].precision.scaling
+    assert models['Cf'].precision.scaling
     assert models['Cc'].train_net_g is not models['Cc'].net_g
     assert models['F'].shared_vgg is not None and models['F0'].shared_vgg is None
     assert models['F'].cri_perceptual is not None and models['F0'].cri_perceptual is not None

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from mclir_basicsr.history import HistoryBank, HistoryCopy, bare_module
-from mclir_basicsr.options import CopySpec
+from mclir_basicsr.train_options import CopySpec
 
 
 class NetWithBN(nn.Module):
@@ -115,10 +115,11 @@ def test_bank_state_round_trip_bit_exact():
     with torch.no_grad():
         net.conv.weight.mul_(1.7)
     bank.step(2)
-    state = bank.state_dict()
-    assert all(v.device.type == 'cpu' for c in state['copies'] for v in c.values())
+    state = bank.training_state()
+    assert state.keys() == bank.state_dict().keys() and all(v.device.type == 'cpu' for v in state.values())
     other = HistoryBank(NetWithBN(), [CopySpec(1, 0.3), CopySpec(2, 0.7)], init_decay=0.0)
-    other.load_state_dict(state)
+    other.load_training_state(state)
+    assert other.digests() == bank.digests()
     for a, b in zip(bank.copies, other.copies):
         for (ka, va), (kb, vb) in zip(a.module.state_dict().items(), b.module.state_dict().items()):
             assert ka == kb and torch.equal(va, vb)
@@ -129,7 +130,7 @@ def test_bank_load_refuses_other_count():
     bank = HistoryBank(net, [CopySpec(1, 0.3)], init_decay=0.0)
     other = HistoryBank(net, [CopySpec(1, 0.3), CopySpec(2, 0.3)], init_decay=0.0)
     try:
-        other.load_state_dict(bank.state_dict(), source='x.state')
+        other.load_training_state(bank.training_state(), source='x.state')
     except ValueError as err:
         assert 'x.state holds 1 history copies' in str(err) and 'train.history.copies' in str(err)
     else:
@@ -146,13 +147,27 @@ def test_bare_module_unwraps_compile_and_dp():
 def test_round_robin_negatives_pick_one_copy_per_step():
     torch.manual_seed(0)
     net = nn.Conv2d(3, 3, 1)
-    bank = HistoryBank(net, [CopySpec(1, 0.5)] * 3, init_decay=0.0)
+    bank = HistoryBank(net, [CopySpec(1, 0.5)] * 3, init_decay=0.0, negatives='round_robin')
     with torch.no_grad():
         for i, c in enumerate(bank.copies):
             c.module.bias.fill_(float(i))
             c.module.weight.zero_()
     x = torch.zeros(1, 3, 2, 2)
     for it in range(1, 7):
-        (neg, ) = bank.negatives(x, it, mode='round_robin')
+        (neg, ) = bank.negatives(x, it)
         assert torch.equal(neg, torch.full_like(neg, float(it % 3)))
-    assert len(bank.negatives(x, 5)) == 3  # default: all copies
+    assert len(HistoryBank(net, [CopySpec(1, 0.5)] * 3).negatives(x, 5)) == 3  # default: all copies
+
+
+def test_digest_tells_permutations_and_sign_flips_apart():
+    """Sums of norms cannot see a permuted or sign-flipped copy; the digest does."""
+    torch.manual_seed(0)
+    net = nn.Linear(3, 3)
+    bank = HistoryBank(net, [CopySpec(1, 0.5)])
+    before = bank.digests()
+    with torch.no_grad():
+        bank.copies[0].module.weight.copy_(bank.copies[0].module.weight.flip(0))
+    flipped = bank.digests()
+    with torch.no_grad():
+        bank.copies[0].module.weight.copy_(-bank.copies[0].module.weight.flip(0))
+    assert len({before[0], flipped[0], bank.digests()[0]}) == 3

@@ -10,7 +10,7 @@ from basicsr.models.swinir_model import SwinIRModel
 from basicsr.utils.registry import MODEL_REGISTRY
 from mclir_basicsr.models.mclir_model import MCLIRModel, MCLIRSwinIRModel, mclir_model_class
 from mclir_basicsr.options import OptionError
-from mclir_basicsr.resume import load_resume_state
+from mclir_basicsr.runtime.resume import load_resume_state
 from tests.conftest import batch, make_opt
 
 TINY_SWINIR = {'type': 'SwinIR', 'upscale': 2, 'in_chans': 3, 'img_size': 16, 'window_size': 4, 'img_range': 1.,
@@ -174,7 +174,9 @@ def test_checkpoint_is_a_plain_basicsr_checkpoint(tmp_path):
     assert set(ckpt) == {'params', 'params_ema'}
     state = torch.load(tmp_path / 'training_states' / '1.state', weights_only=True)
     assert set(state) == {'epoch', 'iter', 'optimizers', 'schedulers', 'mclir'}
-    assert state['mclir']['history']['periods'] == [2, 3] and len(state['mclir']['history']['copies']) == 2
+    history = state['mclir']['history']  # torch's state dict of the HistoryBank, on the CPU
+    assert history.keys() == model.history.state_dict().keys()
+    assert {k.split('.')[1] for k in history} == {'0', '1'} and all(v.device.type == 'cpu' for v in history.values())
     assert set(state['mclir']['rng']) >= {'python', 'numpy', 'torch'}
     test_opt = make_opt(tmp_path / 'test', model_type='SRModel')
     test_opt['is_train'] = False
@@ -230,7 +232,7 @@ def test_base_with_own_step_is_refused():
 
 
 def test_perceptual_and_ema_kept(tmp_path):
-    from mclir_basicsr.compat import vgg_source
+    from mclir_basicsr.vgg_weights import vgg_source
     opt = make_opt(tmp_path, extra_train={'ema_decay': 0.5, 'perceptual_opt': {
         'type': 'PerceptualLoss', 'layer_weights': {'conv1_1': 1.0}, 'vgg_type': 'vgg11', 'perceptual_weight': 1.0,
         'style_weight': 0}})
@@ -268,3 +270,22 @@ def test_user_registered_network_with_batchnorm(tmp_path):
     bn_net = model.net_g.body[1]
     assert torch.equal(bn_copy.running_mean, torch.lerp(before, bn_net.running_mean, 0.5))
     assert bn_copy.num_batches_tracked.item() == bn_net.num_batches_tracked.item() == 1
+
+
+def test_state_written_by_format_2_loads_and_unknown_format_is_refused(tmp_path):
+    """States of the previous release (format 2: a list of per-copy dicts) still resume; others are refused."""
+    model = build_model(make_opt(tmp_path))
+    _train(model, 2)
+    model.save(epoch=0, current_iter=2)
+    state = torch.load(tmp_path / 'training_states' / '2.state', weights_only=True)
+    copies = [{k[len(f'copies.{i}.module.'):]: v for k, v in state['mclir']['history'].items()
+               if k.startswith(f'copies.{i}.module.')} for i in range(2)]
+    old = copy.deepcopy(state)
+    old['mclir'].update(format=2, history={'format': 1, 'init_decay': 0.1, 'periods': [2, 3], 'decays': [0.5, 0.25],
+                                           'copies': copies})
+    resumed = build_model(make_opt(tmp_path))
+    resumed.resume_training(old)
+    assert resumed.history.digests() == model.history.digests()
+    old['mclir']['format'] = 7
+    with pytest.raises(ValueError, match='state format 7, expected 3 or 2'):
+        build_model(make_opt(tmp_path)).resume_training(old)

@@ -3,7 +3,8 @@ import copy
 
 import pytest
 
-from mclir_basicsr.options import OptionError, check_options, parse_history
+from mclir_basicsr.options import OptionError, check_options
+from mclir_basicsr.train_options import parse_history
 from tests.conftest import make_opt
 
 
@@ -104,9 +105,9 @@ def test_valid_options_pass(tmp_path):
     (lambda o: o['train']['spn_opt'].update(loss_weight=-1), r'train.spn_opt.loss_weight must be in \[0'),
     (lambda o: o['train']['spn_opt'].update(layer_weights={'relu1_1': -0.5}),
      r'train.spn_opt.layer_weights.relu1_1 must be in \[0'),
-    (lambda o: o.update(model_type='MCLIRModle'), "model_type 'MCLIRModle' is not registered.*Did you mean "
+    (lambda o: o.update(model_type='MCLIRModle'), "model_type 'MCLIRModle' is not a registered model.*Did you mean "
      'MCLIRModel'),
-    (lambda o: o.update(base_model_type='SwinIRModl'), "base_model_type 'SwinIRModl' is not registered.*Did you "
+    (lambda o: o.update(base_model_type='SwinIRModl'), "base_model_type 'SwinIRModl' is not a registered model.*Did you "
      'mean SwinIRModel'),
     (lambda o: o.update(base_model_type='ESRGANModel'), 'ESRGANModel has its own optimize_parameters'),
     (lambda o: o['train']['history']['copies'][0].update(decay=1.2),

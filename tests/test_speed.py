@@ -8,11 +8,12 @@ import torch
 
 from basicsr.models import build_model
 
-from mclir_basicsr.compat import build_torchvision_vgg_features, patch_basicsr_runtime, vgg_source
+from mclir_basicsr.vgg_weights import build_torchvision_vgg_features, vgg_source
 from mclir_basicsr.losses.shared_vgg import LayerView, SharedVGG, same_feature_space
 from mclir_basicsr.models import mclir_model
 from mclir_basicsr.models.mclir_model import TrainingDiverged
-from mclir_basicsr.options import OptionError, check_options, parse_amp, parse_compile
+from mclir_basicsr.options import OptionError, check_options
+from mclir_basicsr.train_options import parse_amp, parse_compile
 from tests.conftest import batch, make_opt
 
 LAYERS = {'relu1_1': 0.5, 'relu2_1': 0.5}
@@ -98,7 +99,7 @@ def test_bf16_autocast_runs_the_step_in_bf16_and_keeps_float32_weights(tmp_path,
     assert torch.isfinite(torch.tensor(model.log_dict['l_spn']))
     assert not _same(before, _params(model))
     assert all(v.dtype == torch.float32 for v in model.net_g.state_dict().values())
-    assert model.precision.scaler is None
+    assert not model.precision.scaling
     model.test()  # validation path: float32 (no autocast outside the step)
     assert model.output.dtype == torch.float32
 
@@ -107,17 +108,39 @@ def test_fp16_overflow_is_skipped_by_the_scaler_not_counted(tmp_path, log):
     model = _model(tmp_path, amp={'enabled': True, 'dtype': 'fp16', 'init_scale': 2.0 ** 40},
                    divergence_guard={'enabled': True, 'max_consecutive_bad_steps': 1})
     before = _params(model)
-    copies_before = model.history.checksums().clone()
+    copies_before = model.history.digests()
     model.optimize_parameters(6)  # 6: both copies (periods 2 and 3) would refresh after a real step
     assert _same(before, _params(model))
-    assert torch.equal(copies_before, model.history.checksums())
-    assert model.precision.scale == 2.0 ** 39 and model.bad_steps == 0
+    assert copies_before == model.history.digests()
+    assert model.precision.scale == 2.0 ** 39 and model.guard.bad_steps == 0
     assert 'fp16 gradient overflow, step skipped; loss scale now 5.49756e+11' in log.text
     for it in range(7, 60):  # the scale comes down to one that fits float16, then the weights move
         model.optimize_parameters(it)
         if not _same(before, _params(model)):
             break
     assert not _same(before, _params(model)) and model.precision.scale < 2.0 ** 30
+
+
+def test_fp16_non_finite_loss_with_finite_gradients_moves_nothing(tmp_path):
+    """An infinite GT gives an infinite L1 loss whose gradient (a sign) is finite. GradScaler.step() would then
+    call optimizer.step(): the skipped step must leave weights, optimiser state, EMA and copies untouched."""
+    model = _model(tmp_path, amp={'enabled': True, 'dtype': 'fp16', 'init_scale': 1024.0}, ema_decay=0.5,
+                   history={'copies': [{'period': 1, 'decay': 0.0}]})
+    model.optimize_parameters(1)  # a good step, so that Adam has state to compare
+    before = (_params(model), copy.deepcopy(model.optimizer_g.state_dict()),
+              {k: v.clone() for k, v in model.net_g_ema.state_dict().items()}, model.history.digests())
+    bad = batch(seed=5)
+    bad['gt'][:] = float('inf')
+    model.feed_data(bad)
+    model.optimize_parameters(2)
+    assert model.guard.bad_steps == 1
+    assert _same(before[0], _params(model))
+    after_opt = model.optimizer_g.state_dict()
+    assert after_opt['state'].keys() == before[1]['state'].keys()
+    for pid, st in before[1]['state'].items():
+        assert all(torch.equal(st[k], after_opt['state'][pid][k]) for k in st)
+    assert _same(before[2], model.net_g_ema.state_dict())
+    assert model.history.digests() == before[3]
 
 
 def test_fp16_gradients_that_overflow_unscaled_count_as_bad(tmp_path):
@@ -128,7 +151,7 @@ def test_fp16_gradients_that_overflow_unscaled_count_as_bad(tmp_path):
     model.feed_data(batch())
     before = _params(model)
     model.optimize_parameters(1)  # scale 1 -> 0.5: below MIN_HEALTHY_SCALE, so the guard counts it
-    assert model.bad_steps == 1 and _same(before, _params(model))
+    assert model.guard.bad_steps == 1 and _same(before, _params(model))
     with pytest.raises(TrainingDiverged, match='2 consecutive steps'):
         model.optimize_parameters(2)
 
@@ -163,7 +186,7 @@ def test_state_without_scaler_warns_and_keeps_init_scale(tmp_path, log):
 def test_compile_wraps_only_the_training_step(tmp_path):
     model = _model(tmp_path, compile={'enabled': True, 'backend': 'eager'})
     assert model.train_net_g is not model.net_g and model.train_net_g._orig_mod is model.net_g
-    assert all(c.forward._orig_mod is c.module for c in model.history.copies)
+    assert all(c._compiled[0]._orig_mod is c.module for c in model.history.copies)
     assert isinstance(model.cri_spn.vgg, torch.nn.Module) and hasattr(model.cri_spn.vgg, '_orig_mod')
     before = _params(model)
     for it in range(1, 4):
@@ -173,7 +196,7 @@ def test_compile_wraps_only_the_training_step(tmp_path):
     model.save_training_state(epoch=0, current_iter=3)
     saved = torch.load(tmp_path / 'models' / 'net_g_3.pth', weights_only=True)['params']
     state = torch.load(tmp_path / 'training_states' / '3.state', weights_only=True)
-    keys = list(saved) + [k for c in state['mclir']['history']['copies'] for k in c]
+    keys = list(saved) + list(state['mclir']['history'])
     assert keys and not any('_orig_mod' in k or k.startswith('module.') for k in keys)
     assert saved.keys() == model.net_g.state_dict().keys()
     # the copies refreshed through their plain modules are what the compiled callables compute with
@@ -212,7 +235,6 @@ def test_inductor_compiled_step_matches_eager(tmp_path):
 
 
 def test_checkpoint_saved_from_a_compiled_network_loads(tmp_path):
-    patch_basicsr_runtime()
     src = build_model(make_opt(tmp_path / 'src', model_type='SRModel'))
     wrapped = {f'_orig_mod.{k}': v for k, v in src.net_g.state_dict().items()}
     path = tmp_path / 'compiled_net.pth'

@@ -162,7 +162,7 @@ def test_missing_pretrained_weights_fail_fast(tmp_path, monkeypatch):
 
 
 def _save_features(path, vgg_type, seed):
-    from mclir_basicsr.compat import build_torchvision_vgg_features
+    from mclir_basicsr.vgg_weights import build_torchvision_vgg_features
     torch.manual_seed(seed)
     feats = build_torchvision_vgg_features(vgg_type)
     torch.save({f'features.{k}': v for k, v in feats.state_dict().items()}, path)

@@ -1,7 +1,5 @@
 """Self-Prior guided Negative loss (SPN) of Wu et al., "Learning from History: Task-agnostic Model Contrastive
 Learning for Image Restoration", AAAI 2024 (arXiv 2309.06023)."""
-import os.path as osp
-
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -10,8 +8,8 @@ from basicsr.archs.vgg_arch import NAMES, VGGFeatureExtractor
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import LOSS_REGISTRY
 
-from ..compat import find_vgg_weights, missing_vgg_weights_message, vgg_source
 from ..options import OptionError, check_bool, check_known_keys, check_number
+from ..vgg_weights import RANDOM, resolve_vgg_weights, vgg_source
 
 FORMS = ('subtract', 'ratio')
 CRITERIA = ('l1', 'l2', 'fro')
@@ -88,9 +86,9 @@ class SPNLoss(nn.Module):
         self.lq_negative = args['lq_negative']
         self.denominator_floor = args['denominator_floor']
         self.eps = args['eps']
-        self.vgg_weights = _resolve_vgg_weights(args['vgg_weights'], args['vgg_type'])
+        self.vgg_weights = resolve_vgg_weights(args['vgg_weights'], args['vgg_type'], 'train.spn_opt.vgg_weights')
         logger = get_root_logger()
-        if self.vgg_weights == 'random':
+        if self.vgg_weights == RANDOM:
             logger.warning('SPNLoss uses RANDOM VGG features (vgg_weights: random): the feature space is not '
                            'the paper\'s ImageNet one, so results differ from the paper.')
         if self.form == 'ratio' and not self.lq_negative and self.denominator_floor == 0:
@@ -189,18 +187,3 @@ class SPNLoss(nn.Module):
         sign = -1.0 if self.form == 'subtract' else 1.0
         return sign * self.loss_weight * loss
 
-
-def _resolve_vgg_weights(vgg_weights, vgg_type, key='train.spn_opt.vgg_weights'):
-    """None -> a standard file or a clear FileNotFoundError; 'random' -> 'random'; a path -> that file."""
-    if vgg_weights == 'random':
-        return 'random'
-    if vgg_weights is None:
-        found = find_vgg_weights(vgg_type)
-        if found is None:
-            raise FileNotFoundError(missing_vgg_weights_message(vgg_type, key=key))
-        return found
-    path = osp.expanduser(vgg_weights)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{key}: file {path} does not exist. Give the path of torchvision\'s {vgg_type} '
-                                f'weights, or "random" for random VGG features.')
-    return path

@@ -1,0 +1,59 @@
+"""Pre-flight checks of the data and checkpoints an option file names, run before anything is written.
+
+Called from our entry points right after the options are parsed
+(:func:`mclir_basicsr.runtime.option_checks.check_after_parse`), before BasicSR creates or renames the experiment
+folder. Every problem raises :class:`~mclir_basicsr.options.OptionError` (a ``ValueError``) whose message starts with
+the option key (``datasets.train.dataroot_gt: ...``), names the file and says what to do; the entry points print it
+without a traceback.
+
+What is checked (cheap enough for every start: no dataset is decoded in full):
+
+* every dataset with ``dataroot_*`` keys: the type is registered and the paths exist (:mod:`.datasets`);
+* ``PairedImageDataset`` (and subclasses): both dataroots, ``io_backend``, an integer ``scale``, and the GT/LQ pairs
+  listed by BasicSR's own ``paired_paths_from_lmdb`` / ``_meta_info_file`` / ``_folder``, their failures turned
+  into key-named messages (:mod:`.pairs`); beyond what those check:
+
+  - lmdb: ``data.mdb``, ``meta_info.txt`` lines BasicSR reads correctly (``<key>.png (h,w,c) <level>``), every key
+    present in the lmdb (read-only transaction, no value copied);
+  - disk: only image files (BasicSR reads every file of the folder), or the ``meta_info_file`` names existing;
+  - not empty; image sizes (lmdb: all, from ``meta_info.txt``; disk: headers of up to ``MAX_HEADER_PAIRS`` pairs)
+    satisfy ``GT = LQ * scale`` (train) or ``GT // scale = LQ`` (val/test: BasicSR crops GT to ``LQ * scale``),
+    and the LQ fits the training patch ``gt_size // scale``; the first ``N_DECODE`` pairs are decoded with OpenCV
+    (:mod:`.sizes`);
+  - colour: a pair whose GT is grayscale and LQ colour (or the reverse) is an error (BasicSR reads both as
+    3-channel colour, so the network would learn to add or remove colour); consistent grayscale pairs in a colour
+    dataset only warn (they are valid colourless samples once BasicSR replicates the channel);
+
+* ``path.resume_state`` (without ``--auto_resume``): a readable training state whose network files exist;
+  ``path.pretrain_network_<x>`` (skipped when a resume will replace it): exists, loads with
+  ``torch.load(weights_only=True)``, has ``path.param_key_<x>``, and fits ``network_<x>`` (keys and shapes with
+  ``strict_load_<x>: true``; at least one tensor with ``false``) (:mod:`.checkpoints`);
+* VGG weights that training will load (:mod:`.vgg`): ``train.spn_opt.vgg_weights`` (SPNLoss: found, and a
+  torchvision state dict of that ``vgg_type``) and the VGG of ``train.perceptual_opt`` (found).
+"""
+from ..options import OptionError
+from .checkpoints import check_pretrained, check_resume_state
+from .datasets import check_dataset
+from .sizes import MAX_HEADER_PAIRS, N_DECODE
+from .vgg import check_vgg_weights
+
+__all__ = ('MAX_HEADER_PAIRS', 'N_DECODE', 'check_inputs')
+
+
+def check_inputs(opt):
+    """Raise a clear error (naming the option key or file, saying what to do) for bad data or checkpoints.
+
+    Args:
+        opt (dict): options as parsed by BasicSR's ``parse_options`` (after ``check_options``).
+    Raises:
+        OptionError: the first problem found; the message starts with the key path.
+    """
+    datasets = opt.get('datasets') or {}
+    if not isinstance(datasets, dict):
+        raise OptionError('datasets must be a mapping of phase -> dataset options.')
+    for phase_key, ds in datasets.items():
+        check_dataset(opt, str(phase_key), ds)
+    check_resume_state(opt)
+    check_pretrained(opt)
+    if opt.get('is_train', True):
+        check_vgg_weights(opt)

@@ -1,0 +1,62 @@
+"""VGG weight checks: the files SPNLoss (found, and matching its ``vgg_type``) and BasicSR's PerceptualLoss (found)
+will load.
+
+Built on :mod:`mclir_basicsr.vgg_weights` (the same resolver and reader the losses use); nothing is downloaded.
+"""
+from ..options import OptionError
+from ..vgg_weights import (RANDOM, find_vgg_weights, read_vgg_features_state, resolve_vgg_weights,
+                           torchvision_vgg_filename, vgg_weight_search_paths)
+from .files import load_checked
+
+
+def _check_vgg_file(path, vgg_type, key):
+    """``path`` must be torchvision's ``vgg_type`` state dict (``features.*`` names and shapes)."""
+    try:
+        read_vgg_features_state(load_checked(path, key), vgg_type, f'{key}: {path}')
+    except ValueError as err:
+        raise OptionError(str(err)) from None
+
+
+def _check_spn(spn):
+    key = 'train.spn_opt.vgg_weights'
+    vgg_type = spn.get('vgg_type') or 'vgg16'  # SPNLoss's default
+    try:
+        weights = resolve_vgg_weights(spn.get('vgg_weights'), vgg_type, key)
+    except FileNotFoundError as err:  # its message starts with the key
+        raise OptionError(str(err)) from None
+    except ValueError as err:  # an unknown vgg_type
+        raise OptionError(f'train.spn_opt.vgg_type: {err}.') from None
+    if weights != RANDOM:
+        _check_vgg_file(weights, vgg_type, key)
+
+
+def _check_perceptual(perc):
+    key = 'train.perceptual_opt'
+    vgg_type = perc.get('vgg_type', 'vgg19')  # BasicSR's default
+    if not (perc.get('perceptual_weight', 1.0) or perc.get('style_weight', 0.)):
+        return
+    try:
+        weights = find_vgg_weights(vgg_type)
+    except ValueError as err:  # an unknown vgg_type
+        raise OptionError(f'{key}.vgg_type: {err}.') from None
+    if weights is None:  # BasicSR's PerceptualLoss always asks for ImageNet VGG (pretrained=True)
+        places = '\n  '.join(vgg_weight_search_paths(vgg_type))
+        raise OptionError(f'{key}: BasicSR\'s PerceptualLoss needs ImageNet weights for {vgg_type} and none were '
+                          f'found (nothing is downloaded). Put torchvision\'s {torchvision_vgg_filename(vgg_type)} '
+                          f'in one of:\n  {places}')
+
+
+def check_vgg_weights(opt):
+    """The VGG weights training will load: ``train.spn_opt`` (SPNLoss) and ``train.perceptual_opt``
+    (BasicSR's PerceptualLoss).
+
+    Raises:
+        OptionError: a file is missing, or (SPNLoss) is not torchvision's weights of that ``vgg_type``.
+    """
+    train_opt = opt.get('train') or {}
+    spn = train_opt.get('spn_opt')
+    if isinstance(spn, dict) and spn.get('type') == 'SPNLoss':
+        _check_spn(spn)
+    perc = train_opt.get('perceptual_opt')
+    if isinstance(perc, dict) and perc.get('type') == 'PerceptualLoss':
+        _check_perceptual(perc)

@@ -1,0 +1,38 @@
+"""Two additions to BasicSR's model classes that every model needs, not only ours."""
+import json
+import os.path as osp
+
+from ..utils import strip_wrapper_prefixes
+
+
+def load_compiled_checkpoints(print_different_keys):
+    """Wrap ``BaseModel._print_different_keys_loading``. ``load_network`` strips ``module.`` only, so a checkpoint
+    saved from a ``torch.compile``d network (keys ``_orig_mod.*``) would not load. This method is the one place
+    where BasicSR hands over the loaded dict right before ``load_state_dict``; the keys are normalised there."""
+
+    def normalise_then_print(self, crt_net, load_net, strict=True):
+        for k in [k for k in load_net if strip_wrapper_prefixes(k) != k]:
+            load_net[strip_wrapper_prefixes(k)] = load_net.pop(k)
+        return print_different_keys(self, crt_net, load_net, strict)
+
+    return normalise_then_print
+
+
+def write_test_metrics(log_metric_values):
+    """Wrap ``SRModel._log_validation_metric_values``: outside training (``mclir-test``, BasicSR's test pipeline)
+    also write ``results/<name>/metrics.json`` = ``{dataset_name: {metric: value}}`` for scripts; BasicSR only
+    logs them."""
+
+    def log_and_write(self, current_iter, dataset_name, tb_logger):
+        if not self.opt.get('is_train', True) and getattr(self, 'metric_results', None):
+            path = osp.join(self.opt['path']['results_root'], 'metrics.json')
+            metrics = {}
+            if osp.isfile(path):
+                with open(path) as f:
+                    metrics = json.load(f)
+            metrics[dataset_name] = {k: float(v) for k, v in self.metric_results.items()}
+            with open(path, 'w') as f:
+                json.dump(metrics, f, indent=2)
+        return log_metric_values(self, current_iter, dataset_name, tb_logger)
+
+    return log_and_write

@@ -1,0 +1,41 @@
+"""What happens right after BasicSR parses an option file, before it creates or renames any folder."""
+import warnings
+
+from ..options import check_options
+from ..preflight import check_inputs
+
+
+def fix_prefetch(opt):
+    """Post-process parsed options for this machine; returns ``opt`` (changed in place).
+
+    * ``prefetch_mode: cuda`` without a GPU: BasicSR's CUDAPrefetcher would crash; use the plain loader.
+    * ``prefetch_mode: cpu`` with ``num_worker_per_gpu: 0``: BasicSR's PrefetchDataLoader starts a second reader
+      thread on the same dataset object at the first epoch; the lazily opened file client races
+      (``KeyError: 'type'`` in the thread) and the training loop then waits forever. Use the plain loader.
+    """
+    train_set = (opt.get('datasets') or {}).get('train')
+    if train_set is None:
+        return opt
+    mode = train_set.get('prefetch_mode')
+    if mode == 'cuda' and opt.get('num_gpu', 0) == 0:
+        warnings.warn('datasets.train.prefetch_mode is cuda but no GPU is used (num_gpu: 0): using the CPU '
+                      'prefetcher instead.')
+        train_set['prefetch_mode'] = None
+    elif mode == 'cpu' and not train_set.get('num_worker_per_gpu'):
+        warnings.warn('datasets.train.prefetch_mode: cpu with num_worker_per_gpu: 0 hangs in BasicSR 1.4.2 (two '
+                      'threads read one dataset); using the plain CPU prefetcher instead.')
+        train_set['prefetch_mode'] = None
+    return opt
+
+
+def check_after_parse(parse_options):
+    """Wrap ``parse_options``: fix the prefetch mode, check our keys and the inputs, before anything is written."""
+
+    def parse_and_check(root_path, is_train=True):
+        opt, args = parse_options(root_path, is_train=is_train)
+        fix_prefetch(opt)
+        check_options(opt)
+        check_inputs(opt)
+        return opt, args
+
+    return parse_and_check

@@ -1,0 +1,97 @@
+"""Resume on CPU or GPU, relative to the experiment root, continuing mid-epoch exactly.
+
+Replaces ``basicsr.train.load_resume_state`` and wraps ``create_train_val_dataloader`` (see :mod:`.fixes`):
+
+* ``--auto_resume`` looks in ``<root>/experiments/<name>/training_states`` (``opt['path']['training_states']``),
+  not relative to the current directory;
+* states are loaded to the CPU (optimizers move them to their parameters' device), so no CUDA is needed;
+* with ``--auto_resume``, a state that cannot be read, or whose network files are missing or unreadable, is
+  skipped with a warning naming the file, and the previous one is used;
+* an explicit ``path.resume_state`` that does not exist is an error naming the key, not a silent fresh start;
+* the resumed epoch skips the batches trained on before the state was saved (BasicSR restarts the epoch).
+"""
+import os.path as osp
+import warnings
+
+import torch
+from basicsr.data.data_sampler import EnlargedSampler
+from basicsr.utils import check_resume
+
+from ..experiment_files import is_readable, load_tensors_only, resume_network_files, saved_state_iters
+
+
+def find_latest_usable_state(opt):
+    """Newest ``<iter>.state`` in the experiment's training_states whose state and network files load."""
+    state_dir = opt['path']['training_states']
+    for it in saved_state_iters(state_dir):
+        path = osp.join(state_dir, f'{it}.state')
+        bad = [p for p in [path] + resume_network_files(opt, it) if not is_readable(p)]
+        if not bad:
+            return path
+        warnings.warn(f'auto_resume: skipping {path}: unreadable or missing {", ".join(bad)}; trying the previous '
+                      f'state.')
+    return None
+
+
+def load_resume_state(opt):
+    """Drop-in for ``basicsr.train.load_resume_state``: returns the state dict or None."""
+    if opt['auto_resume']:
+        path = find_latest_usable_state(opt)
+        if path is not None:
+            opt['path']['resume_state'] = path
+    else:
+        path = opt['path'].get('resume_state')
+        if path and not osp.isfile(path):
+            raise FileNotFoundError(f'path.resume_state points to {path}, which does not exist. Fix the path, or '
+                                    f'remove the key (or use --auto_resume) to pick the latest state.')
+    if not path:
+        return None
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:
+        raise RuntimeError(f'cannot read training state {path} (path.resume_state): {err}') from err
+    check_resume(opt, state['iter'])
+    return state
+
+
+class ResumableSampler(EnlargedSampler):
+    """BasicSR's EnlargedSampler that can skip the first ``n`` indices of one given epoch, once."""
+
+    _skip = None
+
+    def skip_once(self, epoch, n):
+        self._skip = (epoch, n)
+
+    def __iter__(self):
+        indices = super().__iter__()
+        if self._skip is not None and self._skip[0] == self.epoch:
+            n, self._skip = self._skip[1], None
+            return iter(list(indices)[n:])
+        return indices
+
+
+def batches_done_in_epoch(train_loader, state):
+    """Batches of the state's epoch already trained on: epoch ``e`` covers iterations ``e*L+1 .. (e+1)*L``
+    (``L`` batches per epoch, ``drop_last``), so ``iter - e*L`` of them are done (0 if none or the whole epoch)."""
+    done = int(state['iter']) - int(state['epoch']) * len(train_loader)
+    return done if 0 < done <= len(train_loader) else 0
+
+
+def fast_forward_after_create(create):
+    """Wrap ``basicsr.train.create_train_val_dataloader``: when resuming, the train sampler skips the batches of
+    the current epoch that the saved run had already trained on, so the resumed run equals an uninterrupted one."""
+
+    def create_then_fast_forward(opt, logger):
+        result = create(opt, logger)
+        train_loader, train_sampler = result[0], result[1]
+        path = opt['path'].get('resume_state')  # set by load_resume_state, which BasicSR calls first
+        if path and isinstance(train_sampler, ResumableSampler):
+            state = load_tensors_only(path)
+            done = batches_done_in_epoch(train_loader, state)
+            if done:
+                train_sampler.skip_once(int(state['epoch']), done * (train_loader.batch_size or 1))
+                logger.info(f'Resume: skipping the {done} batches of the current epoch trained on before the state '
+                            f'was saved.')
+        return result
+
+    return create_then_fast_forward

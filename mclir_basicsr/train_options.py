@@ -1,0 +1,224 @@
+"""The training keys of MCLIR models (history copies, SPN, divergence guard, mixed precision, compile).
+
+* ``train.history``: ``init_decay`` (float in [0, 1], default 0.1), ``copies`` (non-empty list of
+  ``{period: int >= 1, decay: float in [0, 1)}``) and ``negatives`` (``all``, default: every copy's output is a
+  negative at every step; ``round_robin``: one copy per step, copy ``current_iter % N``).
+* The authors' spelling, as an alternative to ``train.history`` (never both): ``train.neg_iter`` (int or list of
+  ints -> one copy per entry, its ``period``), ``train.neg_decay`` (float or list -> ``decay`` of each copy) and
+  ``train.neg_start`` (float -> ``init_decay``).
+* ``train.spn_opt``: a loss option dict (``type: SPNLoss`` and its keyword arguments).
+* ``train.divergence_guard``: ``enabled`` (bool, default true), ``max_consecutive_bad_steps`` (int >= 1, default
+  10): a step with a non-finite loss or gradient is skipped; that many in a row stop training.
+* ``train.amp``: ``enabled`` (bool, default false), ``dtype`` (``bf16`` | ``fp16``, default ``bf16``),
+  ``init_scale`` (fp16 only: the gradient scaler's first scale, default 65536).
+* ``train.compile``: ``enabled`` (bool, default false), ``backend`` (default ``inductor``), ``mode``, ``dynamic``
+  (bool or null, default false), ``fullgraph`` (bool, default false), ``targets`` (subset of ``net_g``,
+  ``history``, ``vgg``; default all).
+* top level ``base_model_type``: the BasicSR model class that ``MCLIRModel`` extends (default ``SRModel``).
+"""
+from dataclasses import dataclass, field
+from typing import List
+
+import torch
+from basicsr.utils.registry import LOSS_REGISTRY
+
+from .options import (OptionError, check_bool, check_int, check_known_keys, check_number, nearest, optional_block,
+                      registered_name)
+
+HISTORY_KEYS = ('init_decay', 'copies', 'negatives')
+NEGATIVE_MODES = ('all', 'round_robin')
+COPY_KEYS = ('period', 'decay')
+AUTHOR_KEYS = ('neg_iter', 'neg_decay', 'neg_start')
+GUARD_KEYS = ('enabled', 'max_consecutive_bad_steps')
+AMP_KEYS = ('enabled', 'dtype', 'init_scale')
+AMP_DTYPES = {'bf16': 'bfloat16', 'bfloat16': 'bfloat16', 'fp16': 'float16', 'float16': 'float16'}
+COMPILE_KEYS = ('enabled', 'backend', 'mode', 'dynamic', 'fullgraph', 'targets')
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')
+COMPILE_TARGETS = ('net_g', 'history', 'vgg')
+OUR_TRAIN_KEYS = ('history', 'spn_opt', 'divergence_guard', 'amp', 'compile') + AUTHOR_KEYS
+OUR_TOP_KEYS = ('base_model_type', )
+DEFAULT_INIT_DECAY = 0.1
+
+
+@dataclass
+class CopySpec:
+    """One history copy: refreshed every ``period`` iterations with ``theta <- decay*theta + (1-decay)*net``."""
+    period: int
+    decay: float
+
+
+@dataclass
+class HistoryConfig:
+    init_decay: float = DEFAULT_INIT_DECAY
+    copies: List[CopySpec] = field(default_factory=list)
+    source: str = 'train.history'
+    negatives: str = 'all'
+
+
+def parse_history(train_opt, path='train'):
+    """Read and check the history copies from ``opt['train']`` (either spelling). Returns :class:`HistoryConfig`."""
+    if not isinstance(train_opt, dict):
+        raise OptionError(f'{path} must be a mapping.')
+    authors = [k for k in AUTHOR_KEYS if k in train_opt]
+    if 'history' in train_opt and authors:
+        raise OptionError(f'{path}.history and the authors\' keys {", ".join(f"{path}.{k}" for k in authors)} are '
+                          f'both given; use one spelling (see README, "Using the authors\' keys").')
+    if 'history' in train_opt:
+        return _parse_history_block(train_opt['history'], f'{path}.history')
+    if authors:
+        return _parse_authors_keys(train_opt, path)
+    raise OptionError(f'{path}.history is required by MCLIR models: add e.g.\n'
+                      f'  history:\n    init_decay: 0.1\n    copies:\n      - {{period: 100, decay: 0.1}}\n'
+                      f'(or the authors\' keys {path}.neg_iter / neg_decay / neg_start).')
+
+
+def _parse_history_block(hist, path):
+    if not isinstance(hist, dict):
+        raise OptionError(f'{path} must be a mapping with keys {", ".join(HISTORY_KEYS)}, got {hist!r}.')
+    check_known_keys(hist, HISTORY_KEYS, path)
+    init_decay = check_number(hist.get('init_decay', DEFAULT_INIT_DECAY), f'{path}.init_decay', 0, 1)
+    copies = hist.get('copies')
+    if not isinstance(copies, (list, tuple)) or len(copies) == 0:
+        raise OptionError(f'{path}.copies must be a non-empty list such as [{{period: 100, decay: 0.1}}], '
+                          f'got {copies!r}.')
+    specs = []
+    for i, c in enumerate(copies):
+        cpath = f'{path}.copies[{i}]'
+        if not isinstance(c, dict):
+            raise OptionError(f'{cpath} must be a mapping {{period: int, decay: float}}, got {c!r}.')
+        check_known_keys(c, COPY_KEYS, cpath)
+        for key in COPY_KEYS:
+            if key not in c:
+                raise OptionError(f'{cpath}.{key} is missing.')
+        specs.append(CopySpec(check_int(c['period'], f'{cpath}.period', low=1),
+                              check_number(c['decay'], f'{cpath}.decay', 0, 1, high_open=True)))
+    negatives = hist.get('negatives', 'all')
+    if negatives not in NEGATIVE_MODES:
+        raise OptionError(f'{path}.negatives must be one of {", ".join(NEGATIVE_MODES)}, got {negatives!r}.')
+    return HistoryConfig(init_decay=init_decay, copies=specs, source=path, negatives=negatives)
+
+
+def _as_list(value, n, path):
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise OptionError(f'{path} has {len(value)} entries but train.neg_iter has {n}; give one per copy '
+                              f'or a single number.')
+        return list(value)
+    return [value] * n
+
+
+def _parse_authors_keys(train_opt, path):
+    if 'neg_iter' not in train_opt:
+        raise OptionError(f'{path}.neg_iter is required with the authors\' keys (the refresh period of each copy).')
+    iters = train_opt['neg_iter']
+    iters = list(iters) if isinstance(iters, (list, tuple)) else [iters]
+    if not iters:
+        raise OptionError(f'{path}.neg_iter must not be empty.')
+    periods = [check_int(v, f'{path}.neg_iter' + (f'[{i}]' if len(iters) > 1 else ''), low=1)
+               for i, v in enumerate(iters)]
+    decays = _as_list(train_opt.get('neg_decay', 0.1), len(periods), f'{path}.neg_decay')
+    decays = [check_number(v, f'{path}.neg_decay', 0, 1, high_open=True) for v in decays]
+    init_decay = check_number(train_opt.get('neg_start', DEFAULT_INIT_DECAY), f'{path}.neg_start', 0, 1)
+    return HistoryConfig(init_decay=init_decay, copies=[CopySpec(p, d) for p, d in zip(periods, decays)],
+                         source=f'{path}.neg_iter/neg_decay/neg_start')
+
+
+@dataclass
+class GuardConfig:
+    enabled: bool = True
+    max_consecutive_bad_steps: int = 10
+
+
+def parse_guard(train_opt, path='train.divergence_guard'):
+    """Read and check ``train.divergence_guard`` (optional). Returns :class:`GuardConfig`."""
+    guard = optional_block(train_opt, 'divergence_guard', GUARD_KEYS, path)
+    if guard is None:
+        return GuardConfig()
+    return GuardConfig(enabled=check_bool(guard.get('enabled', True), f'{path}.enabled'),
+                       max_consecutive_bad_steps=check_int(guard.get('max_consecutive_bad_steps', 10),
+                                                           f'{path}.max_consecutive_bad_steps', low=1))
+
+
+@dataclass
+class AmpConfig:
+    enabled: bool = False
+    dtype: str = 'bfloat16'  # a torch dtype name
+    init_scale: float = 2.0 ** 16
+
+
+def parse_amp(train_opt, path='train.amp'):
+    """Read and check ``train.amp`` (optional). Returns :class:`AmpConfig`."""
+    amp = optional_block(train_opt, 'amp', AMP_KEYS, path, example='{enabled: true, dtype: bf16}')
+    if amp is None:
+        return AmpConfig()
+    dtype = amp.get('dtype', 'bf16')
+    if dtype not in AMP_DTYPES:
+        raise OptionError(f'{path}.dtype must be one of bf16, fp16, got {dtype!r}.')
+    cfg = AmpConfig(enabled=check_bool(amp.get('enabled', False), f'{path}.enabled'), dtype=AMP_DTYPES[dtype],
+                    init_scale=check_number(amp.get('init_scale', 2.0 ** 16), f'{path}.init_scale', low=0,
+                                            low_open=True))
+    if 'init_scale' in amp and cfg.dtype != 'float16':
+        raise OptionError(f'{path}.init_scale only applies to dtype: fp16 (bf16 needs no gradient scaler); remove it.')
+    return cfg
+
+
+@dataclass
+class CompileConfig:
+    enabled: bool = False
+    backend: str = 'inductor'
+    mode: object = None
+    dynamic: object = False
+    fullgraph: bool = False
+    targets: tuple = COMPILE_TARGETS
+
+
+def parse_compile(train_opt, path='train.compile'):
+    """Read and check ``train.compile`` (optional). Returns :class:`CompileConfig`."""
+    comp = optional_block(train_opt, 'compile', COMPILE_KEYS, path, example='{enabled: true}')
+    if comp is None:
+        return CompileConfig()
+    backend = comp.get('backend', 'inductor')
+    if not isinstance(backend, str) or not backend:
+        raise OptionError(f'{path}.backend must be a torch.compile backend name such as inductor, got {backend!r}.')
+    backends = torch.compiler.list_backends(exclude_tags=())
+    if backend not in backends:
+        hint = nearest(backend, backends)
+        raise OptionError(f'{path}.backend {backend!r} is not a torch.compile backend.' +
+                          (f' Did you mean {hint}?' if hint else '') + f' Available: {", ".join(backends)}.')
+    mode = comp.get('mode')
+    if mode is not None and mode not in COMPILE_MODES:
+        raise OptionError(f'{path}.mode must be one of {", ".join(COMPILE_MODES)} or null, got {mode!r}.')
+    dynamic = comp.get('dynamic', False)
+    if dynamic is not None:
+        check_bool(dynamic, f'{path}.dynamic')
+    targets = comp.get('targets', list(COMPILE_TARGETS))
+    if isinstance(targets, str):
+        targets = [targets]
+    if not isinstance(targets, (list, tuple)) or not targets:
+        raise OptionError(f'{path}.targets must be a non-empty list of {", ".join(COMPILE_TARGETS)}, got {targets!r}.')
+    for t in targets:
+        if t not in COMPILE_TARGETS:
+            hint = nearest(t, COMPILE_TARGETS)
+            raise OptionError(f'{path}.targets: unknown target {t!r}.' + (f' Did you mean {hint}?' if hint else '') +
+                              f' Valid: {", ".join(COMPILE_TARGETS)}.')
+    return CompileConfig(enabled=check_bool(comp.get('enabled', False), f'{path}.enabled'), backend=backend,
+                         mode=mode, dynamic=dynamic, fullgraph=check_bool(comp.get('fullgraph', False),
+                                                                          f'{path}.fullgraph'),
+                         targets=tuple(dict.fromkeys(targets)))
+
+
+def check_mclir_train_options(opt):
+    """Check every MCLIR key under ``train`` (history copies and ``spn_opt`` are required)."""
+    train_opt = opt.get('train') or {}
+    parse_history(train_opt)
+    parse_guard(train_opt)
+    parse_amp(train_opt)
+    parse_compile(train_opt)
+    spn = train_opt.get('spn_opt')
+    if not isinstance(spn, dict):
+        raise OptionError('train.spn_opt is required by MCLIR models: add e.g.\n'
+                          '  spn_opt:\n    type: SPNLoss\n    loss_weight: 0.001\n    vgg_weights: random')
+    loss_cls = registered_name(LOSS_REGISTRY, spn.get('type'), 'loss', 'train.spn_opt.type')
+    check = getattr(loss_cls, 'check_options', None)
+    if check is not None:
+        check({k: v for k, v in spn.items() if k != 'type'}, 'train.spn_opt')

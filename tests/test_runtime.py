@@ -1,0 +1,253 @@
+"""The BasicSR 1.4.2 fixes (mclir_basicsr.runtime.fixes): applied once on import, each with its test, refused on
+another BasicSR version, and reaching a project's own train.py; the console scripts' exit codes."""
+import ast
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+import yaml
+
+from mclir_basicsr.runtime import fixes
+from mclir_basicsr.runtime.option_checks import fix_prefetch
+from mclir_basicsr.vgg_weights import build_torchvision_vgg_features, vgg_source
+from tests.conftest import ROOT
+from tests.test_pipeline import write_options
+
+
+@pytest.mark.e2e
+def test_import_basicsr_after_plugin_in_fresh_interpreter():
+    code = ('import mclir_basicsr, basicsr, basicsr.data.degradations\n'
+            'from torchvision.transforms.functional_tensor import rgb_to_grayscale\n'
+            'from basicsr.utils.registry import MODEL_REGISTRY, LOSS_REGISTRY\n'
+            'assert "MCLIRModel" in MODEL_REGISTRY and "SPNLoss" in LOSS_REGISTRY\n'
+            'print(basicsr.__version__)')
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == '1.4.2'
+
+
+def test_shim_grayscale_matches_torchvision():
+    from torchvision.transforms import functional as tvf
+    from torchvision.transforms.functional_tensor import rgb_to_grayscale
+    x = torch.rand(2, 3, 4, 4)
+    assert torch.equal(rgb_to_grayscale(x), tvf.rgb_to_grayscale(x))
+
+
+def _test_exists(ref):
+    path, name = ref.split('::')
+    tree = ast.parse(open(osp.join(ROOT, path)).read())
+    return any(isinstance(n, ast.FunctionDef) and n.name == name for n in tree.body)
+
+
+def test_every_fix_is_listed_with_its_test_and_applied_once():
+    runtime = [f for f in fixes.FIXES if f.replace is not None]
+    assert len({f.name for f in fixes.FIXES}) == len(fixes.FIXES)
+    assert all(fixes.is_applied(f) for f in runtime)  # by `import mclir_basicsr`
+    missing = [f.test for f in fixes.FIXES if not _test_exists(f.test)]
+    assert not missing
+    objects = [getattr(*fixes._owner_and_name(f.target)) for f in runtime]
+    assert fixes.install() == [f.name for f in runtime]
+    assert [getattr(*fixes._owner_and_name(f.target)) for f in runtime] == objects  # idempotent: nothing rewrapped
+
+
+OTHER_VERSION = r'''
+import json, sys, types, warnings
+from torchvision.transforms import functional as tvf
+shim = types.ModuleType('torchvision.transforms.functional_tensor')
+shim.rgb_to_grayscale = tvf.rgb_to_grayscale
+sys.modules[shim.__name__] = shim
+import basicsr, basicsr.train
+basicsr.__version__ = '1.5.0'
+original = basicsr.train.load_resume_state
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    import mclir_basicsr
+    from mclir_basicsr.runtime import fixes
+print(json.dumps({'untouched': basicsr.train.load_resume_state is original,
+                  'applied': [f.name for f in fixes.FIXES if f.replace and fixes.is_applied(f)],
+                  'warnings': [str(w.message) for w in caught if 'basicsr 1.5.0 is installed' in str(w.message)]}))
+'''
+
+
+@pytest.mark.e2e
+def test_other_basicsr_version_patches_nothing_and_says_what_is_unsupported():
+    res = subprocess.run([sys.executable, '-c', OTHER_VERSION], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out['untouched'] and out['applied'] == [] and len(out['warnings']) == 1
+    assert all(f'- {f.name}: ' in out['warnings'][0] for f in fixes.FIXES if f.replace is not None)
+
+
+def test_basicsr_perceptual_loss_never_downloads(tmp_path, monkeypatch):
+    from basicsr.losses import build_loss
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    with pytest.raises(FileNotFoundError, match='vgg19-dcbb9e9d.pth'):
+        build_loss({'type': 'PerceptualLoss', 'layer_weights': {'conv5_4': 1.0}})
+    with vgg_source('random'):
+        loss = build_loss({'type': 'PerceptualLoss', 'layer_weights': {'conv1_1': 1.0}, 'vgg_type': 'vgg11'})
+    x = torch.rand(1, 3, 16, 16)
+    percep, _ = loss(x, x.flip(-1))
+    assert percep.item() > 0
+
+
+def test_basicsr_vgg_pretrain_path_branch_loads_features(tmp_path, monkeypatch):
+    """BasicSR's own branch for experiments/pretrained_models/vgg19-dcbb9e9d.pth loads a full VGG file."""
+    from basicsr.archs import vgg_arch
+    from basicsr.losses import build_loss
+    torch.manual_seed(3)
+    feats = build_torchvision_vgg_features('vgg11')
+    state = {f'features.{k}': v for k, v in feats.state_dict().items()}
+    state['classifier.0.weight'] = torch.zeros(2, 2)  # a full torchvision file also holds the classifier
+    path = tmp_path / 'vgg.pth'
+    torch.save(state, path)
+    monkeypatch.setattr(vgg_arch, 'VGG_PRETRAIN_PATH', str(path))
+    loss = build_loss({'type': 'PerceptualLoss', 'layer_weights': {'conv1_1': 1.0}, 'vgg_type': 'vgg11'})
+    assert torch.equal(loss.vgg.vgg_net.conv1_1.weight, feats[0].weight)
+
+
+@pytest.mark.parametrize('mode, workers, num_gpu, expected', [
+    ('cuda', 0, 0, None),
+    ('cuda', 4, 1, 'cuda'),
+    ('cpu', 0, 0, None),
+    ('cpu', 2, 0, 'cpu'),
+    (None, 0, 0, None),
+])
+def test_prefetch_fixes(mode, workers, num_gpu, expected):
+    opt = {'num_gpu': num_gpu, 'datasets': {'train': {'prefetch_mode': mode, 'num_worker_per_gpu': workers}}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        fix_prefetch(opt)
+    assert opt['datasets']['train']['prefetch_mode'] == expected
+    assert bool(caught) == (mode != expected)
+
+
+# ------------------------------------------------------------------------------ a project's own train.py (HAT-style)
+OWN_TRAIN_PY = '''import os.path as osp
+
+import mclir_basicsr  # noqa: F401  (the fixes for BasicSR 1.4.2; your own archs/models would be imported here too)
+from basicsr.train import train_pipeline
+
+if __name__ == '__main__':
+    train_pipeline(osp.dirname(osp.abspath(__file__)))
+'''
+
+
+def _plain_sr_options(path, tiny_data, total_iter):
+    """The demo's baseline setting: BasicSR's own SRModel, none of our keys."""
+    write_options(path, tiny_data, name='own', total_iter=total_iter,
+                  extra={'logger.save_checkpoint_freq': 2, 'val.val_freq': 100, 'model_type': 'SRModel'})
+    opt = yaml.safe_load(open(path))
+    del opt['train']['history'], opt['train']['spn_opt']
+    yaml.safe_dump(opt, open(path, 'w'))
+
+
+@pytest.mark.e2e
+def test_auto_resume_on_cpu_through_basicsr_train_pipeline(tmp_path, tiny_data):
+    """A project's own train.py that imports mclir_basicsr and calls BasicSR's train_pipeline (as HAT's does), run
+    from another directory: --auto_resume works on CPU, relative to the project root, without archiving."""
+    project, elsewhere = tmp_path / 'project', tmp_path / 'elsewhere'
+    project.mkdir()
+    elsewhere.mkdir()
+    (project / 'train.py').write_text(OWN_TRAIN_PY)
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='2')
+    for total, extra in ((4, []), (6, ['--auto_resume'])):
+        _plain_sr_options(project / 'train.yml', tiny_data, total)
+        res = subprocess.run([sys.executable, str(project / 'train.py'), '-opt', str(project / 'train.yml')] + extra,
+                             cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-3000:]
+    exp = project / 'experiments' / 'own'
+    assert sorted(os.listdir(exp / 'training_states')) == ['2.state', '4.state', '6.state']
+    assert not glob.glob(str(project / 'experiments' / 'own_archived_*')) and not (elsewhere / 'experiments').exists()
+
+
+# ------------------------------------------------------------------------------ console scripts
+CONSOLE = ('import sys\nfrom importlib.metadata import entry_points\n'
+           '(ep, ) = entry_points(group="console_scripts", name=sys.argv[1])\n'
+           'sys.argv = sys.argv[1:]\nsys.exit(ep.load()())\n')
+
+
+def console(name, args, cwd):
+    """Run console script ``name`` exactly as its installed wrapper does: ``sys.exit(main())``."""
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='2')
+    return subprocess.run([sys.executable, '-c', CONSOLE, name] + list(args), cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_console_scripts_declared():
+    from importlib.metadata import entry_points
+    scripts = {e.name: e.value for e in entry_points(group='console_scripts') if e.name.startswith('mclir-')}
+    assert scripts == {'mclir-train': 'mclir_basicsr.train:main', 'mclir-test': 'mclir_basicsr.test:main',
+                       'mclir-demo': 'mclir_basicsr.demo:main', 'mclir-make-lmdb': 'mclir_basicsr.data.lmdb_tools:main',
+                       'mclir-demo-data': 'mclir_basicsr.data.demo_data:main'}
+
+
+@pytest.mark.e2e
+def test_mclir_make_lmdb_exit_codes(tmp_path, tiny_data):
+    args = ['--gt', str(tiny_data / 'val' / 'gt'), '--lq', str(tiny_data / 'val' / 'lq'), '--out-gt', 'g.lmdb',
+            '--out-lq', 'q.lmdb', '--quiet']
+    ok = console('mclir-make-lmdb', args, tmp_path)
+    assert ok.returncode == 0 and ok.stderr == '', ok.stderr
+    again = console('mclir-make-lmdb', args, tmp_path)  # outputs exist: refused, nothing changed
+    assert again.returncode == 2 and 'already exists' in again.stderr
+
+
+@pytest.mark.e2e
+def test_mclir_demo_data_exit_codes(tmp_path):
+    ok = console('mclir-demo-data', ['--root', 'demo', '--tasks', 'dn_s25'], tmp_path)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert (tmp_path / 'demo' / 'dn_s25' / 'manifest.json').exists()
+    bad = console('mclir-demo-data', ['--root', 'demo', '--tasks', 'sr_x5'], tmp_path)
+    assert bad.returncode == 2
+
+
+def _test_options(path, tiny_data, weights):
+    opt = yaml.safe_load(open(osp.join(ROOT, 'options', 'test', 'demo', 'test_MCLIR_EDSR_SRx2_demo.yml')))
+    opt.update(name='console_test', num_gpu=0)
+    opt['network_g'].update(num_feat=8, num_block=1)
+    opt['datasets']['test_1'].update(dataroot_gt=str(tiny_data / 'val' / 'gt'), dataroot_lq=str(tiny_data / 'val' / 'lq'))
+    opt['path']['pretrain_network_g'] = str(weights)
+    yaml.safe_dump(opt, open(path, 'w'))
+
+
+@pytest.mark.e2e
+def test_mclir_train_and_mclir_test_exit_codes(tmp_path, tiny_data):
+    write_options(tmp_path / 'train.yml', tiny_data, name='console', total_iter=2,
+                  extra={'logger.save_checkpoint_freq': 2, 'val.val_freq': 100})
+    ok = console('mclir-train', ['-opt', 'train.yml'], tmp_path)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    weights = tmp_path / 'experiments' / 'console' / 'models' / 'net_g_latest.pth'
+    _test_options(tmp_path / 'test.yml', tiny_data, weights)
+    ok = console('mclir-test', ['-opt', 'test.yml'], tmp_path)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert 'psnr' in json.load(open(tmp_path / 'results' / 'console_test' / 'metrics.json'))['demo_sr_x2_val']
+    bad = console('mclir-train', ['-opt', 'train.yml', '--force_yml', 'train:total_iter=abc'], tmp_path)
+    assert bad.returncode != 0
+
+
+@pytest.mark.e2e
+def test_test_pipeline_refuses_missing_weights_cleanly(tmp_path, tiny_data):
+    """mclir-test with a missing pretrain_network_g: exit 1, a key-named message, and no results folder made."""
+    _test_options(tmp_path / 'test.yml', tiny_data, tmp_path / 'missing.pth')
+    res = console('mclir-test', ['-opt', 'test.yml'], tmp_path)
+    assert res.returncode == 1 and 'Traceback' not in res.stderr
+    assert res.stderr.startswith('mclir-test: option error: path.pretrain_network_g: ')
+    assert not (tmp_path / 'results').exists()
+
+
+@pytest.mark.e2e
+def test_mclir_demo_exit_codes(tmp_path):
+    """The demo with 2 iterations per arm, in a scratch folder that sees the project's options/."""
+    os.symlink(osp.join(ROOT, 'options'), tmp_path / 'options')
+    ok = console('mclir-demo', ['--task', 'dn_s25', '--iters', '2'], tmp_path)
+    assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-3000:]
+    rows = json.load(open(tmp_path / 'results' / 'demo_summary.json'))
+    assert [r['task'] for r in rows] == ['dn_s25'] * 3 and all(0 < r['ssim'] <= 1 for r in rows)
+    bad = console('mclir-demo', [], tmp_path / 'results')  # not the project root: no options/
+    assert bad.returncode != 0 and 'run it from the project root' in bad.stderr
