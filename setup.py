@@ -21,18 +21,26 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mclir_basicsr', 'mclir_basicsr.*']),
     python_requires='>=3.9',
+    # Lower bounds are what the code needs: torch.amp.GradScaler(device), torch.compiler.list_backends and
+    # torch.load(mmap=) need torch 2.3; torchvision 0.18 is its pair (VGG*_Weights enums). basicsr itself pulls
+    # scikit-image and tb-nightly; what WE import is declared here.
     install_requires=[
         'basicsr==1.4.2',
-        'torch>=2.0',
-        'torchvision',
-        'opencv-python',
-        'lmdb',
-        'pyyaml',
-        'tensorboard',
-        'scikit-image',
-        'numpy',
+        'torch>=2.3',
+        'torchvision>=0.18',
+        'numpy>=1.21',
+        'opencv-python>=4.5',
+        'Pillow>=9.0',
+        'lmdb>=1.0',
+        'pyyaml>=5.4',
+        'tensorboard>=2.10',
     ],
-    extras_require={'test': ['pytest'], 'bench': ['matplotlib']},
+    extras_require={
+        'demo': ['scikit-image>=0.19'],  # the bundled photos of mclir-demo-data
+        'test': ['pytest>=7', 'scikit-image>=0.19'],
+        'lint': ['flake8>=6', 'isort>=5.12'],
+        'bench': ['matplotlib>=3.5', 'scikit-image>=0.19'],
+    },
     entry_points={
         'console_scripts': [
             'mclir-train=mclir_basicsr.train:main',

@@ -20,7 +20,6 @@ time, each with ``--threads`` CPU threads.
 Writes benchmarks/out/quality.json and (with matplotlib) benchmarks/out/quality.png.
 """
 import argparse
-import copy
 import hashlib
 import json
 import os
@@ -192,7 +191,8 @@ def baseline_checkpoint(task, mode_cfg, workdir, threads, force=False, scale='cp
             'ssim': curve['ssim'][-1][1], 'options_hash': key}
     with open(info_path, 'w') as f:
         json.dump(info, f, indent=1)
-    log(f'  [{task}] baseline: PSNR {info["psnr"]:.3f} dB, SSIM {info["ssim"]:.4f} after {took:.0f} s -> {osp.relpath(path, ROOT)}')
+    log(f'  [{task}] baseline: PSNR {info["psnr"]:.3f} dB, SSIM {info["ssim"]:.4f} after {took:.0f} s -> '
+        f'{osp.relpath(path, ROOT)}')
     return path, info
 
 
@@ -223,7 +223,8 @@ def print_table(task, summary, baseline, input_metrics, seeds):
     log(f'\n[{task}] validation PSNR (dB) / SSIM after fine-tuning (BasicSR metrics):')
     log(f'  {TASKS[task]["input_label"]:<30} {input_metrics["psnr"]:.3f} / {input_metrics["ssim"]:.4f}')
     log(f'  {"baseline (start of every arm)":<30} {baseline["psnr"]:.3f} / {baseline["ssim"]:.4f}')
-    head = f'  {"arm":<30}' + ''.join(f'{"seed " + str(s):>18}' for s in seeds) + f'{"mean":>9}{"std":>7}{"d vs (a)":>10}'
+    head = (f'  {"arm":<30}' + ''.join(f'{"seed " + str(s):>18}' for s in seeds)
+            + f'{"mean":>9}{"std":>7}{"d vs (a)":>10}')
     log(head)
     for arm, e in summary.items():
         row = f'  {ARM_LABELS.get(arm, arm):<30}'
@@ -340,7 +341,8 @@ def main(argv=None):
         tag = '' if not changes else '_' + '_'.join(f'{k}{v}' for k, v in changes.items()).replace(' ', '')
         tag = tag.replace('[', '').replace(']', '').replace(',', '-')
         name = f'quality_{task}_{arm}{tag}_s{seed}'
-        opt = make_options(task, arm, name, cfg['iters'], seed, FINETUNE_LR, cfg['val_freq'], pretrain=bases[task].result()[0],
+        opt = make_options(task, arm, name, cfg['iters'], seed, FINETUNE_LR, cfg['val_freq'],
+                           pretrain=bases[task].result()[0],
                            spn_changes=changes, batch=args.batch, scale=args.scale, vgg_weights=args.vgg_weights)
         key = hashlib.sha1(json.dumps(opt, sort_keys=True).encode()).hexdigest()[:10]
         done_path = osp.join(workdir, 'finished', f'{name}_{key}.json')

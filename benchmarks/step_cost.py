@@ -368,7 +368,8 @@ def profile_net(net, iters, device, workdir, log):
             copy0(lq)
 
     parts = OrderedDict([('net fwd+bwd+Adam+L1 (= A)', net_step), ('VGG(output) fwd+bwd', vgg_grad),
-                         ('VGG no-grad, 1 batch', vgg_nograd(1)), (f'VGG no-grad, {k} batches in one call', vgg_nograd(k)),
+                         ('VGG no-grad, 1 batch', vgg_nograd(1)),
+                         (f'VGG no-grad, {k} batches in one call', vgg_nograd(k)),
                          ('one copy forward (no grad)', copy_fwd),
                          ('step D (whole)', lambda: step_once(d_model, batch, 1, device))])
     times = {p: [] for p in parts}
@@ -390,7 +391,8 @@ def profile_net(net, iters, device, workdir, log):
     log(f'    cost model: B = net + VGG(out) + VGG(gt) = {model["B"]:.3f}; C = B + copy = {model["C"]:.3f}; '
         f'D = net + VGG(out) + VGG({k} negs) + {k} copies = {model["D"]:.3f}')
     log(f'    -> C/B {model["C"] / model["B"]:.3f}, D/B {model["D"] / model["B"]:.3f} if every part costs what it '
-        f'costs alone; VGG is {100 * (t_vg + t_nk) / model["D"]:.0f}% of D, the {k} copies {100 * k * t_cp / model["D"]:.0f}%')
+        f'costs alone; VGG is {100 * (t_vg + t_nk) / model["D"]:.0f}% of D, the {k} copies '
+        f'{100 * k * t_cp / model["D"]:.0f}%')
     top = []
     try:
         from torch.profiler import ProfilerActivity, profile
@@ -538,15 +540,17 @@ def print_report(results, log):
         log(f'  [{net}] batch {res["config"]["batch"]}, GT {res["config"]["gt"]} px (LQ {res["lq_patch"]} px), '
             f'x{res["config"]["scale"]}, {res["net_params"] / 1e3:.0f}k params, {res["samples"]} timed steps per arm')
         ci = res.get('ratio_interval90', {})
+        shown = [(k, v) for k, v in res['ratios'].items() if not k.startswith(('refresh', 'mem'))]
         log('    ' + ', '.join(f'{k} {v:.3f}' + (f' [{ci[k][0]:.3f}-{ci[k][1]:.3f}]' if ci.get(k) else '')
-                             for k, v in res['ratios'].items() if not k.startswith(('refresh', 'mem'))))
+                               for k, v in shown))
         log('    (brackets: 90% bootstrap interval over rounds)')
         rf = res['refresh_median_s']
         log('    refresh of all copies: ' + ', '.join(
             f'{a} {rf[a] * 1e3:.2f} ms = {100 * res["ratios"]["refresh_" + a]:.2f}% of a step' for a in rf))
         if 'memory' in res:
             mem = res['memory']
-            log('    peak memory over the steps (' + (next(iter(mem.values()))['how'] if mem else '') + '): ' + ', '.join(
+            how = next(iter(mem.values()))['how'] if mem else ''
+            log(f'    peak memory over the steps ({how}): ' + ', '.join(
                 f'{a} +{v["peak_delta_bytes"] / 2 ** 20:.1f} MiB' for a, v in mem.items()) +
                 '; copies: ' + ', '.join(f'{a} {v["copies_nbytes"] / 2 ** 20:.2f} MiB' for a, v in mem.items()
                                          if v['copies_nbytes']))
@@ -556,7 +560,8 @@ def print_report(results, log):
             log(f'    {label:<30} {v["value"]:8.3f}  target {v["target"]:<7} {"PASS" if v["pass"] else "FAIL"}{note}')
         if res.get('same_loss_check'):
             s = res['same_loss_check']
-            log(f'    same loss check (C vs E on one tensor): SPN {s["spn"]:.6g}, authors\' style {s["authors_style"]:.6g}'
+            log(f'    same loss check (C vs E on one tensor): SPN {s["spn"]:.6g}, '
+                f'authors\' style {s["authors_style"]:.6g}'
                 f' -> {"identical" if s["ok"] else "DIFFERENT"}')
 
 
@@ -602,7 +607,7 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=2, help='untimed rounds first')
     parser.add_argument('--quick', action='store_true', help='tiny net, few rounds, memory of B and C only (< 2 min)')
     parser.add_argument('--arms', default=','.join(ARMS),
-                        help='comma-separated, of ' + ','.join(ARMS + EXTRA_ARMS) + ' (default: ' + ','.join(ARMS) + ')')
+                        help=f'comma-separated, of {",".join(ARMS + EXTRA_ARMS)} (default: {",".join(ARMS)})')
     parser.add_argument('--no-memory', action='store_true', help='skip the memory subprocesses')
     parser.add_argument('--no-profile', action='store_true',
                         help='skip timing the parts of a step and torch.profiler (always skipped with --quick)')

@@ -12,14 +12,12 @@ import subprocess
 import sys
 import time
 
-import mclir_basicsr  # noqa: F401  (shim, registration and BasicSR fixes, before basicsr)
-
 TASKS = {
     'sr_x2': dict(label='x2 SR', arms=[('baseline (L1)', 'EDSR_SRx2_demo_baseline'),
                                        ('SPN (L1 + SPN, 2 copies)', 'MCLIR_EDSR_SRx2_demo')],
                   scale=2, crop_border=2, y_channel=True, input_label='bicubic input'),
     'dn_s25': dict(label='denoise s25', arms=[('baseline (L1)', 'EDSR_DNs25_demo_baseline'),
-                                               ('SPN (L1 + SPN, 2 copies)', 'MCLIR_EDSR_DNs25_demo')],
+                                              ('SPN (L1 + SPN, 2 copies)', 'MCLIR_EDSR_DNs25_demo')],
                    scale=1, crop_border=0, y_channel=False, input_label='noisy input'),
 }
 

@@ -1,6 +1,5 @@
 """Cross-rank helpers: every decision and every history copy must be identical on all ranks."""
 import hashlib
-
 import torch
 import torch.distributed as dist
 

@@ -5,7 +5,6 @@ One definition of each, used by resume (which state to continue from) and by the
 import os
 import os.path as osp
 import re
-
 import torch
 
 STATE_FILE = re.compile(r'^(\d+)\.state$')  # experiments/<name>/training_states/<iter>.state

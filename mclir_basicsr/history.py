@@ -9,7 +9,6 @@ copy; integer buffers (``num_batches_tracked``) are copied. Copies never require
 :class:`HistoryBank` is an ``nn.Module`` (a ``ModuleList`` of copies), so its state dict is torch's.
 """
 import copy
-
 import torch
 from basicsr.utils import get_root_logger
 from torch import nn

@@ -11,7 +11,6 @@ own keys (``check_train_options``). A new method family adds its model class; no
 import difflib
 import math
 import numbers
-
 from basicsr.utils.registry import MODEL_REGISTRY
 
 BASICSR_TOP_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d',

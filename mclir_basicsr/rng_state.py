@@ -1,7 +1,6 @@
 """Random-number states as plain, ``weights_only``-loadable values, so a resumed run continues the same stream."""
-import random
-
 import numpy as np
+import random
 import torch
 
 

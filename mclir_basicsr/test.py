@@ -5,8 +5,6 @@ Reports the metrics of the option file (PSNR/SSIM ...) in the log as BasicSR doe
 (``{dataset_name: {metric: value}}``) for scripts.
 """
 import sys
-
-import mclir_basicsr  # noqa: F401  (shim, registration and BasicSR fixes, before basicsr)
 from basicsr import test as basicsr_test
 
 from mclir_basicsr.cli import run_pipeline

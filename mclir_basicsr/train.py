@@ -4,8 +4,6 @@ Same flags as BasicSR's ``basicsr/train.py`` (``--launcher``, ``--auto_resume``,
 The experiment root is the current directory: ``experiments/``, ``tb_logger/`` are created there.
 """
 import sys
-
-import mclir_basicsr  # noqa: F401  (shim, registration and BasicSR fixes, before basicsr)
 from basicsr import train as basicsr_train
 
 from mclir_basicsr.cli import run_pipeline

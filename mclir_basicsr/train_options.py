@@ -16,11 +16,10 @@
   ``history``, ``vgg``; default all).
 * top level ``base_model_type``: the BasicSR model class that ``MCLIRModel`` extends (default ``SRModel``).
 """
-from dataclasses import dataclass, field
-from typing import List
-
 import torch
 from basicsr.utils.registry import LOSS_REGISTRY
+from dataclasses import dataclass, field
+from typing import List
 
 from .options import (OptionError, check_bool, check_int, check_known_keys, check_number, nearest, optional_block,
                       registered_name)

@@ -1,7 +1,6 @@
 """Small leaf helpers shared by the package: checkpoint keys, atomic saves, image file names, short lists."""
 import os
 import time
-
 import torch
 
 WRAPPER_PREFIXES = ('module.', '_orig_mod.')  # DataParallel / DDP, and torch.compile's OptimizedModule

@@ -9,7 +9,6 @@ import contextlib
 import contextvars
 import os
 import os.path as osp
-
 import torch
 from basicsr.archs import vgg_arch
 from torch import nn
@@ -97,7 +96,8 @@ def read_vgg_features_state(state, vgg_type, source):
     if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
         state = state['state_dict']
     if not isinstance(state, dict):
-        raise ValueError(f'{source} does not hold a state dict; it must be torchvision\'s {vgg_type} weights ({fname}).')
+        raise ValueError(f'{source} does not hold a state dict; it must be torchvision\'s {vgg_type} weights '
+                         f'({fname}).')
     have = {str(k)[len('features.'):]: v for k, v in state.items()
             if str(k).startswith('features.') and hasattr(v, 'shape')}
     with torch.random.fork_rng(devices=[]), torch.device('meta'):

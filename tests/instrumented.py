@@ -107,8 +107,9 @@ def record_digests(folder):
         def wrapped(self, current_iter):
             step(self, current_iter)
             with open(os.path.join(folder, f'rank{_rank()}.jsonl'), 'a') as f:
-                f.write(json.dumps({'iter': current_iter, 'net_g': tensor_digest(self.net_g.state_dict().values()).hex(),
-                                    'copies': [d.hex() for d in self.history.digests()]}) + '\n')
+                net_g = tensor_digest(self.net_g.state_dict().values()).hex()
+                copies = [d.hex() for d in self.history.digests()]
+                f.write(json.dumps({'iter': current_iter, 'net_g': net_g, 'copies': copies}) + '\n')
         return wrapped
     _wrap(MCLIRModel, 'optimize_parameters', make)
 

@@ -107,7 +107,8 @@ def test_valid_options_pass(tmp_path):
      r'train.spn_opt.layer_weights.relu1_1 must be in \[0'),
     (lambda o: o.update(model_type='MCLIRModle'), "model_type 'MCLIRModle' is not a registered model.*Did you mean "
      'MCLIRModel'),
-    (lambda o: o.update(base_model_type='SwinIRModl'), "base_model_type 'SwinIRModl' is not a registered model.*Did you "
+    (lambda o: o.update(base_model_type='SwinIRModl'),
+     "base_model_type 'SwinIRModl' is not a registered model.*Did you "
      'mean SwinIRModel'),
     (lambda o: o.update(base_model_type='ESRGANModel'), 'ESRGANModel has its own optimize_parameters'),
     (lambda o: o['train']['history']['copies'][0].update(decay=1.2),

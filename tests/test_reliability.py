@@ -20,6 +20,7 @@ from mclir_basicsr.models.mclir_model import TrainingDiverged
 from tests.conftest import ROOT, batch, make_opt, run_module
 from tests.test_pipeline import write_options
 
+
 def _state(path):
     return torch.load(path, weights_only=True, map_location='cpu')
 
@@ -240,8 +241,8 @@ def test_ddp_copy_divergence_between_ranks_is_detected(tmp_path):
                          text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     for rank in (0, 1):
-        assert (tmp_path / f'caught_{rank}.txt').read_text().startswith('history copies after a permutation differ '
-                                                                       'across ranks (rank 0: ')
+        caught = (tmp_path / f'caught_{rank}.txt').read_text()
+        assert caught.startswith('history copies after a permutation differ across ranks (rank 0: ')
 
 
 # ---------------------------------------------------------------------------------------------- divergence guard

@@ -211,7 +211,8 @@ def _test_options(path, tiny_data, weights):
     opt = yaml.safe_load(open(osp.join(ROOT, 'options', 'test', 'demo', 'test_MCLIR_EDSR_SRx2_demo.yml')))
     opt.update(name='console_test', num_gpu=0)
     opt['network_g'].update(num_feat=8, num_block=1)
-    opt['datasets']['test_1'].update(dataroot_gt=str(tiny_data / 'val' / 'gt'), dataroot_lq=str(tiny_data / 'val' / 'lq'))
+    val = tiny_data / 'val'
+    opt['datasets']['test_1'].update(dataroot_gt=str(val / 'gt'), dataroot_lq=str(val / 'lq'))
     opt['path']['pretrain_network_g'] = str(weights)
     yaml.safe_dump(opt, open(path, 'w'))
 

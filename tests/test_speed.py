@@ -48,7 +48,8 @@ def _model(tmp_path, **train):
     ({'amp': {'enabled': True, 'dtype': 'fp8'}}, 'train.amp.dtype must be one of bf16, fp16'),
     ({'amp': {'enabled': True, 'dtpye': 'bf16'}}, 'Did you mean train.amp.dtype?'),
     ({'amp': {'enabled': 'yes'}}, 'train.amp.enabled must be true or false'),
-    ({'amp': {'enabled': True, 'dtype': 'bf16', 'init_scale': 1024}}, 'train.amp.init_scale only applies to dtype: fp16'),
+    ({'amp': {'enabled': True, 'dtype': 'bf16', 'init_scale': 1024}},
+     'train.amp.init_scale only applies to dtype: fp16'),
     ({'amp': {'enabled': True, 'dtype': 'fp16', 'init_scale': 0}}, 'train.amp.init_scale must be in (0'),
     ({'amp': True}, 'train.amp must be a mapping'),
     ({'compile': {'enabled': True, 'backend': 'inductr'}}, 'Did you mean inductor?'),
@@ -78,8 +79,8 @@ def test_speed_option_defaults():
     assert (amp.enabled, amp.dtype, amp.init_scale) == (True, 'float16', 65536.0)
     assert not parse_amp({}).enabled
     comp = parse_compile({'compile': {'enabled': True, 'targets': 'vgg'}})
-    assert (comp.backend, comp.mode, comp.dynamic, comp.fullgraph, comp.targets) == ('inductor', None, False, False,
-                                                                                      ('vgg', ))
+    assert (comp.backend, comp.mode, comp.dynamic, comp.fullgraph, comp.targets) == (
+        'inductor', None, False, False, ('vgg', ))
     assert parse_compile({'compile': {'dynamic': None}}).dynamic is None
     assert parse_compile({}).targets == ('net_g', 'history', 'vgg') and not parse_compile({}).enabled
 

@@ -4,10 +4,9 @@ Qin et al., "FFA-Net: Feature Fusion Attention Network for Single Image
 Dehazing", AAAI 2020.
 """
 import torch
+from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn as nn
 from torch.nn import functional as F
-
-from basicsr.utils.registry import ARCH_REGISTRY
 
 
 def _hidden(num_ch, reduction):

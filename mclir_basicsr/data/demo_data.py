@@ -13,17 +13,15 @@ black crops.
 CLI: ``mclir-demo-data [--root datasets/demo] [--tasks sr_x2 dn_s25] [--force] [--seed 0]``
 """
 import argparse
+import cv2
 import json
+import numpy as np
 import os
 import os.path as osp
 import shutil
 import sys
 import time
 import zlib
-
-import cv2
-import numpy as np
-
 from basicsr.utils.matlab_functions import imresize
 
 from .lmdb_tools import folders_to_lmdb

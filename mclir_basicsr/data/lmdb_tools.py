@@ -13,7 +13,6 @@ import os
 import os.path as osp
 import shutil
 import sys
-
 from basicsr.utils import scandir
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 
@@ -74,8 +73,8 @@ def _check_out(lmdb_path, what):
 
 def _map_size(folder, names):
     """Upper bound of the lmdb size, from image headers (PNG at any level is at most ~raw size)."""
-    from PIL import Image
     import cv2
+    from PIL import Image
     total = 0
     for name in names:
         path = osp.join(folder, name)

@@ -8,11 +8,9 @@ own layers (in the network's order, so each loss sums exactly as before). Inside
 second call with the same tensor object returns the features already computed; outside it, every call computes.
 """
 import contextlib
-
 import torch
-from torch import nn
-
 from basicsr.archs.vgg_arch import VGGFeatureExtractor
+from torch import nn
 
 
 class SharedVGG(nn.Module):

@@ -1,12 +1,11 @@
 """Self-Prior guided Negative loss (SPN) of Wu et al., "Learning from History: Task-agnostic Model Contrastive
 Learning for Image Restoration", AAAI 2024 (arXiv 2309.06023)."""
 import torch
-from torch import nn
-from torch.nn import functional as F
-
 from basicsr.archs.vgg_arch import NAMES, VGGFeatureExtractor
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import LOSS_REGISTRY
+from torch import nn
+from torch.nn import functional as F
 
 from ..options import OptionError, check_bool, check_known_keys, check_number
 from ..vgg_weights import RANDOM, resolve_vgg_weights, vgg_source
@@ -186,4 +185,3 @@ class SPNLoss(nn.Module):
                 loss = loss + weight * d_pos / (d_neg.clamp_min(self.denominator_floor) + self.eps)
         sign = -1.0 if self.form == 'subtract' else 1.0
         return sign * self.loss_weight * loss
-

@@ -6,8 +6,6 @@ Any BasicSR model class whose training step is SRModel's (SwinIRModel, HAT-style
 """
 import contextlib
 import os
-from collections import OrderedDict
-
 import torch
 from basicsr.archs import build_network
 from basicsr.losses import build_loss
@@ -16,6 +14,7 @@ from basicsr.models.swinir_model import SwinIRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
+from collections import OrderedDict
 
 from ..dist import world_size
 from ..history import HistoryBank, bare_module

@@ -1,10 +1,9 @@
 """Checkpoint checks: ``path.resume_state`` and ``path.pretrain_network_<x>`` (readable, and fitting the network)."""
+import basicsr.archs  # noqa: F401  (fills ARCH_REGISTRY)
 import copy
 import os.path as osp
-import warnings
-
-import basicsr.archs  # noqa: F401  (fills ARCH_REGISTRY)
 import torch
+import warnings
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from ..experiment_files import resume_network_files, saved_state_iters

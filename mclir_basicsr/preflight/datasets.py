@@ -1,7 +1,6 @@
 """Dataset checks: a registered type, existing dataroots, and for ``PairedImageDataset`` (and subclasses) the
 options it reads, the pairs it will build and their sizes and colour."""
 import os.path as osp
-
 from basicsr.data.paired_image_dataset import PairedImageDataset  # importing basicsr.data fills DATASET_REGISTRY
 from basicsr.utils.registry import DATASET_REGISTRY
 

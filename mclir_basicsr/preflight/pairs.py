@@ -6,12 +6,11 @@ messages; the details (which side, which names) are worked out only after they f
 are not: lmdb ``data.mdb``, the ``meta_info.txt`` format and keys present in the lmdb, image-only folders, files
 named by a ``meta_info_file`` existing.
 """
-import os.path as osp
-import re
-
 import cv2
 import lmdb
 import numpy as np
+import os.path as osp
+import re
 from basicsr.data.data_util import paired_paths_from_folder, paired_paths_from_lmdb, paired_paths_from_meta_info_file
 from basicsr.utils import scandir
 

@@ -3,10 +3,9 @@
 Cheap enough for every start: sizes come from lmdb ``meta_info.txt`` lines or image headers (up to
 ``MAX_HEADER_PAIRS`` pairs, spread over the dataset); only the first ``N_DECODE`` pairs are decoded in full.
 """
-import warnings
-
 import cv2
 import numpy as np
+import warnings
 from PIL import Image
 
 from ..options import OptionError

@@ -1,6 +1,5 @@
 """Distributed training on CPUs (gloo) as well as GPUs (nccl), with BasicSR's ``--launcher pytorch|slurm``."""
 import os
-
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp

@@ -11,9 +11,8 @@ Replaces ``basicsr.train.load_resume_state`` and wraps ``create_train_val_datalo
 * the resumed epoch skips the batches trained on before the state was saved (BasicSR restarts the epoch).
 """
 import os.path as osp
-import warnings
-
 import torch
+import warnings
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils import check_resume
 
