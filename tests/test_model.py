@@ -289,3 +289,14 @@ def test_state_written_by_format_2_loads_and_unknown_format_is_refused(tmp_path)
     old['mclir']['format'] = 7
     with pytest.raises(ValueError, match='state format 7, expected 3 or 2'):
         build_model(make_opt(tmp_path)).resume_training(old)
+
+
+def test_two_base_classes_with_one_name_get_two_classes():
+    """Two different SRModel subclasses that share a __name__ (two plugins' ``MyModel``) both get an MCLIR class."""
+    first = type('TwinNameModel', (SRModel, ), {'__module__': 'plugin_a.models'})
+    second = type('TwinNameModel', (SRModel, ), {'__module__': 'plugin_b.models'})
+    cls_a, cls_b = mclir_model_class(first), mclir_model_class(second)
+    assert cls_a is not cls_b and issubclass(cls_a, first) and issubclass(cls_b, second)
+    assert mclir_model_class(first) is cls_a and mclir_model_class(second) is cls_b  # built once per base class
+    assert MODEL_REGISTRY.get('MCLIRTwinNameModel') is cls_a
+    assert MODEL_REGISTRY.get('MCLIRTwinNameModel_plugin_b_models') is cls_b

@@ -126,11 +126,11 @@ def _kill_point(rng, last, freq=3):
     start-up (options parsed, resume state read)."""
     kind = rng.choice(['iter', 'state', 'net', 'test', 'startup'])
     checkpoint = (last // freq + rng.randint(1, 2)) * freq
-    return {'iter': ['--kill-at-iter', str(last + rng.randint(1, 2 * freq))],
-            'state': ['--kill-in-save', f'{checkpoint}.state'],
-            'net': ['--kill-in-save', f'net_g_{checkpoint}.pth'],
-            'test': ['--kill-in-test', str(rng.randint(1, 2))],
-            'startup': ['--kill-at-startup']}[kind]
+    return kind, {'iter': ['--kill-at-iter', str(last + rng.randint(1, 2 * freq))],
+                  'state': ['--kill-in-save', f'{checkpoint}.state'],
+                  'net': ['--kill-in-save', f'net_g_{checkpoint}.pth'],
+                  'test': ['--kill-in-test', str(rng.randint(1, 2))],
+                  'startup': ['--kill-at-startup']}[kind]
 
 
 @pytest.mark.e2e
@@ -148,13 +148,13 @@ def test_random_kills_never_break_auto_resume(tmp_path, tiny_data):
     resumed_from, kinds = [], []
     for attempt in range(20):
         last = max(int(p.split('.')[0]) for p in os.listdir(exp / 'training_states') if p.endswith('.state'))
-        point = _kill_point(rng, last)
-        kinds.append(point[0])
+        kind, point = _kill_point(rng, last)
+        kinds.append(kind)
         report = tmp_path / f'resume{attempt}'
         res = instrumented(point + ['--report', str(report), '--', '-opt', 'train.yml', '--auto_resume'],
                            cwd=tmp_path)
         assert res.returncode == -signal.SIGKILL, (attempt, point, res.stderr[-3000:])
-        if point[0] != '--kill-at-startup':
+        if kind != 'startup':  # killed before the resume was reported
             got = _report(report)
             assert got['iter'] == last, (attempt, point, got)  # the newest complete state, never an older one
             assert got['digests'] == _copy_digests(got['state'])

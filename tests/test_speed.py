@@ -105,7 +105,7 @@ def test_bf16_autocast_runs_the_step_in_bf16_and_keeps_float32_weights(tmp_path,
     assert model.output.dtype == torch.float32
 
 
-def test_fp16_overflow_is_skipped_by_the_scaler_not_counted(tmp_path, log):
+def test_fp16_overflow_is_skipped_by_the_scaler_not_counted(tmp_path):
     model = _model(tmp_path, amp={'enabled': True, 'dtype': 'fp16', 'init_scale': 2.0 ** 40},
                    divergence_guard={'enabled': True, 'max_consecutive_bad_steps': 1})
     before = _params(model)
@@ -114,7 +114,6 @@ def test_fp16_overflow_is_skipped_by_the_scaler_not_counted(tmp_path, log):
     assert _same(before, _params(model))
     assert copies_before == model.history.digests()
     assert model.precision.scale == 2.0 ** 39 and model.guard.bad_steps == 0
-    assert 'fp16 gradient overflow, step skipped; loss scale now 5.49756e+11' in log.text
     for it in range(7, 60):  # the scale comes down to one that fits float16, then the weights move
         model.optimize_parameters(it)
         if not _same(before, _params(model)):
