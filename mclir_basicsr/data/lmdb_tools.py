@@ -9,14 +9,17 @@ CLI: ``mclir-make-lmdb --gt GT_DIR --lq LQ_DIR --out-gt gt.lmdb --out-lq lq.lmdb
 """
 import argparse
 import contextlib
+import cv2
 import os
 import os.path as osp
 import shutil
 import sys
 from basicsr.utils import scandir
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
+from PIL import Image
 
-IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
+from ..utils import IMG_EXTENSIONS, is_image_file
+
 _SHOW = 10  # how many offending names an error message lists
 
 
@@ -44,7 +47,7 @@ def scan_images(folder, what='image folder'):
     found = {}
     for name in sorted(scandir(folder)):
         stem, ext = osp.splitext(name)
-        if ext.lower() not in IMG_EXTENSIONS:
+        if not is_image_file(name):
             continue
         if stem in found:
             raise ValueError(f'{what} {folder!r} has two images with the basename {stem!r} '
@@ -73,8 +76,6 @@ def _check_out(lmdb_path, what):
 
 def _map_size(folder, names):
     """Upper bound of the lmdb size, from image headers (PNG at any level is at most ~raw size)."""
-    import cv2
-    from PIL import Image
     total = 0
     for name in names:
         path = osp.join(folder, name)
