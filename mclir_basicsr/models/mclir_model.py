@@ -77,7 +77,7 @@ class MCLIRModel(SRModel):
             negatives = self.history.negatives(self.lq, current_iter)
             self.output = self.train_net_g(self.lq)
             losses = self.reconstruction_losses(self.output)
-            losses['l_spn'] = self.cri_spn(self.output, negatives, gt=self.gt, lq=self.lq)
+            losses['l_spn'] = self.spn_loss(self.output, negatives)
             l_total = sum(losses.values())
         self.precision.backward(l_total)  # also for a bad loss: under DDP every rank joins the gradient all-reduce
         self.log_dict = self.reduce_loss_dict(losses)
