@@ -15,7 +15,8 @@ LAYERS = [
     (4, ('runtime.',)),                                          # the BasicSR 1.4.2 fixes
     (3, ('preflight.',)),                                        # input checks the runtime runs after parsing
     (3, ('models.',)),                                           # model classes
-    (2, ('history', 'losses.', 'train_options', 'precision', 'step_guard', 'data.', 'archs.')),
+    (2, ('history', 'losses.', 'train_options', 'precision', 'step_guard', 'optimizers', 'lr_schedulers', 'data.',
+         'archs.')),
     (1, ('options',)),                                           # option validation
     (0, ('shims', 'utils', 'dist', 'rng_state', 'experiment_files', 'vgg_weights', 'version')),  # leaf helpers
 ]

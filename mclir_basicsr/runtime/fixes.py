@@ -51,6 +51,13 @@ FIXES = (
         'load_network strips module. only: checkpoints of torch.compile\'d networks (_orig_mod.*) do not load',
         'tests/test_speed.py::test_checkpoint_saved_from_a_compiled_network_loads',
         model_hooks.load_compiled_checkpoints),
+    Fix('any_torch_optimizer', 'basicsr.models.base_model:BaseModel.get_optimizer',
+        'only Adam is known (NotImplementedError "not supperted yet"); the papers of this family use AdamW',
+        'tests/test_optim.py::test_adamw_with_its_arguments_through_build_model',
+        lambda _: model_hooks.get_any_torch_optimizer),
+    Fix('more_schedulers', 'basicsr.models.base_model:BaseModel.setup_schedulers',
+        'only MultiStep(Restart)LR and CosineAnnealingRestartLR are known, and type is popped from the options',
+        'tests/test_optim.py::test_scheduler_state_resumes_exactly', lambda _: model_hooks.setup_any_scheduler),
     Fix('resume_on_cpu', 'basicsr.train:load_resume_state',
         'resume calls torch.cuda.current_device() (crash on CPU); --auto_resume looks relative to the current '
         'directory and takes a torn latest state',

@@ -1,8 +1,22 @@
-"""Two additions to BasicSR's model classes that every model needs, not only ours."""
+"""Additions to BasicSR's model classes that every model needs, not only ours."""
 import json
 import os.path as osp
 
+from ..lr_schedulers import build_scheduler
+from ..optimizers import build_optimizer
 from ..utils import strip_wrapper_prefixes
+
+
+def get_any_torch_optimizer(self, optim_type, params, lr, **kwargs):
+    """``BaseModel.get_optimizer`` for every optimizer of ``torch.optim`` (1.4.2: ``Adam`` only)."""
+    return build_optimizer(optim_type, params, lr, **kwargs)
+
+
+def setup_any_scheduler(self):
+    """``BaseModel.setup_schedulers`` for the schedulers of :mod:`mclir_basicsr.lr_schedulers`, one per optimizer,
+    reading ``train.scheduler`` without popping its ``type`` (1.4.2 pops it, so building twice fails)."""
+    for optimizer in self.optimizers:
+        self.schedulers.append(build_scheduler(optimizer, self.opt['train']['scheduler']))
 
 
 def load_compiled_checkpoints(print_different_keys):

@@ -1,6 +1,8 @@
 """What happens right after BasicSR parses an option file, before it creates or renames any folder."""
 import warnings
 
+from ..lr_schedulers import check_scheduler_options
+from ..optimizers import check_optimizer_options
 from ..options import check_options
 from ..preflight import check_inputs
 
@@ -28,14 +30,23 @@ def fix_prefetch(opt):
     return opt
 
 
+def check_parsed(opt):
+    """Everything checked right after parsing: the prefetch fallback, our keys, the optimizers and the scheduler
+    (training), then the data, checkpoints and weight files."""
+    fix_prefetch(opt)
+    check_options(opt)
+    if opt.get('is_train', True):
+        check_optimizer_options(opt)
+        check_scheduler_options(opt)
+    check_inputs(opt)
+    return opt
+
+
 def check_after_parse(parse_options):
-    """Wrap ``parse_options``: fix the prefetch mode, check our keys and the inputs, before anything is written."""
+    """Wrap ``parse_options``: :func:`check_parsed` before anything is written."""
 
     def parse_and_check(root_path, is_train=True):
         opt, args = parse_options(root_path, is_train=is_train)
-        fix_prefetch(opt)
-        check_options(opt)
-        check_inputs(opt)
-        return opt, args
+        return check_parsed(opt), args
 
     return parse_and_check
