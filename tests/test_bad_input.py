@@ -500,3 +500,21 @@ def test_e2e_missing_vgg_weights_keeps_existing_experiment(tmp_path, tiny_data):
                                     'train.spn_opt.vgg_weights: ', str(missing), 'does not exist')
     with open(opt_file) as f:
         assert yaml.safe_load(f)['train']['spn_opt']['vgg_weights'] == str(missing)
+
+
+def test_a_dataset_class_own_checks_run_in_preflight(tmp_path):
+    """A registered dataset with a classmethod check_options(ds_opt, key) is checked before anything is written."""
+    from basicsr.utils.registry import DATASET_REGISTRY
+
+    class OwnChecksTestDataset(torch.utils.data.Dataset):
+        @classmethod
+        def check_options(cls, ds_opt, key):
+            if ds_opt.get('size') != 3:
+                raise OptionError(f'{key}.size must be 3, got {ds_opt.get("size")!r}.')
+
+    if 'OwnChecksTestDataset' not in DATASET_REGISTRY:
+        DATASET_REGISTRY.register(OwnChecksTestDataset)
+    opt = _opt(tmp_path, datasets={'train': {'name': 'x', 'type': 'OwnChecksTestDataset', 'size': 4}})
+    _fails(opt, 'datasets.train.size must be 3, got 4.')
+    opt['datasets']['train']['size'] = 3
+    check_inputs(opt)

@@ -252,3 +252,26 @@ def test_mclir_demo_exit_codes(tmp_path):
     assert [r['task'] for r in rows] == ['dn_s25'] * 3 and all(0 < r['ssim'] <= 1 for r in rows)
     bad = console('mclir-demo', [], tmp_path / 'results')  # not the project root: no options/
     assert bad.returncode != 0 and 'run it from the project root' in bad.stderr
+
+
+def test_test_metrics_per_dataset_and_their_average(tmp_path):
+    """Outside training each test set's metrics go to metrics.json; with every set of the file done (one per
+    degradation), an average row is added."""
+    from types import SimpleNamespace
+
+    from mclir_basicsr.runtime.model_hooks import write_test_metrics
+    logged = []
+    hook = write_test_metrics(lambda self, it, name, tb: logged.append(name))
+    opt = {'is_train': False, 'path': {'results_root': str(tmp_path)},
+           'datasets': {'test_1': {'name': 'noise_s25'}, 'test_2': {'name': 'rain'}}}
+    hook(SimpleNamespace(opt=opt, metric_results={'psnr': 30.0, 'ssim': 0.8}), 'x', 'noise_s25', None)
+    first = json.load(open(tmp_path / 'metrics.json'))
+    assert first == {'noise_s25': {'psnr': 30.0, 'ssim': 0.8}}
+    hook(SimpleNamespace(opt=opt, metric_results={'psnr': 36.0, 'ssim': 0.9}), 'x', 'rain', None)
+    both = json.load(open(tmp_path / 'metrics.json'))
+    assert list(both) == ['noise_s25', 'rain', 'average'] and logged == ['noise_s25', 'rain']
+    assert both['average']['psnr'] == 33.0 and both['average']['ssim'] == pytest.approx(0.85)
+    opt['is_train'] = True  # validation during training: nothing written
+    (tmp_path / 'metrics.json').unlink()
+    hook(SimpleNamespace(opt=opt, metric_results={'psnr': 1.0}), 1, 'rain', None)
+    assert not (tmp_path / 'metrics.json').exists()

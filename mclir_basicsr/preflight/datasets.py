@@ -1,5 +1,6 @@
-"""Dataset checks: a registered type, existing dataroots, and for ``PairedImageDataset`` (and subclasses) the
-options it reads, the pairs it will build and their sizes and colour."""
+"""Dataset checks: a registered type, existing dataroots, a dataset class's own checks (a classmethod
+``check_options(ds_opt, key)``, as this plugin's datasets have), and for ``PairedImageDataset`` (and subclasses)
+the options it reads, the pairs it will build and their sizes and colour."""
 import os.path as osp
 from basicsr.data.paired_image_dataset import PairedImageDataset  # importing basicsr.data fills DATASET_REGISTRY
 from basicsr.utils.registry import DATASET_REGISTRY
@@ -35,6 +36,9 @@ def check_dataset(opt, phase_key, ds):
         if not osp.exists(path):
             raise OptionError(f'{key}.{k}: {path} does not exist{where(path)}. Fix the path, or create the data '
                               f'(mclir-make-lmdb packs image folders into lmdb).')
+    own_checks = getattr(cls, 'check_options', None)
+    if callable(own_checks):
+        own_checks(ds, key)
     if paired:
         _check_paired(opt, key, ds)
 
