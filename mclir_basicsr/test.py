@@ -2,7 +2,7 @@
 
 Reports the metrics of the option file (PSNR/SSIM ...) in the log as BasicSR does, saves images under
 ``results/<name>/visualization``, and also writes ``results/<name>/metrics.json``
-(``{dataset_name: {metric: value}}``) for scripts.
+(``{dataset_name: {metric: value}}``) for scripts. ``--import MODULE`` imports a package's registries first.
 """
 import sys
 from basicsr import test as basicsr_test

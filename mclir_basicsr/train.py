@@ -1,6 +1,8 @@
 """Train with BasicSR's training loop: ``python -m mclir_basicsr.train -opt X.yml`` or ``mclir-train -opt X.yml``.
 
-Same flags as BasicSR's ``basicsr/train.py`` (``--launcher``, ``--auto_resume``, ``--debug``, ``--force_yml``).
+Same flags as BasicSR's ``basicsr/train.py`` (``--launcher``, ``--auto_resume``, ``--debug``, ``--force_yml``),
+plus ``--import MODULE`` (repeatable or comma-separated): import a package's registries first, e.g.
+``--import hat.archs,hat.models`` for ``base_model_type: HATModel``.
 The experiment root is the current directory: ``experiments/``, ``tb_logger/`` are created there.
 """
 import sys

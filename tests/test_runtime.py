@@ -275,3 +275,42 @@ def test_test_metrics_per_dataset_and_their_average(tmp_path):
     (tmp_path / 'metrics.json').unlink()
     hook(SimpleNamespace(opt=opt, metric_results={'psnr': 1.0}), 1, 'rain', None)
     assert not (tmp_path / 'metrics.json').exists()
+
+
+THIRD_PARTY = '''from basicsr.models.sr_model import SRModel
+from basicsr.utils.registry import MODEL_REGISTRY
+
+
+@MODEL_REGISTRY.register()
+class ThirdPartyTestModel(SRModel):
+    """A third-party model class that only changes test(), as HAT's does."""
+'''
+
+
+def test_split_imports():
+    from mclir_basicsr.cli import split_imports
+    assert split_imports(['-opt', 'x.yml', '--import', 'a.b,c', '--auto_resume', '--import', 'd']) == (
+        ['a.b', 'c', 'd'], ['-opt', 'x.yml', '--auto_resume'])
+    assert split_imports(['-opt', 'x.yml']) == ([], ['-opt', 'x.yml'])
+
+
+@pytest.mark.e2e
+def test_import_flag_brings_third_party_registries_to_our_entry_point(tmp_path, tiny_data):
+    """mclir-train --import MODULE: base_model_type from another package, with our checks and fixes."""
+    (tmp_path / 'thirdparty_pkg.py').write_text(THIRD_PARTY)
+    write_options(tmp_path / 'train.yml', tiny_data, name='third', total_iter=2,
+                  extra={'logger.save_checkpoint_freq': 2, 'val.val_freq': 100,
+                         'base_model_type': 'ThirdPartyTestModel'})
+    env_path = os.pathsep.join([ROOT, str(tmp_path)])
+    env = dict(os.environ, PYTHONPATH=env_path, OMP_NUM_THREADS='2')
+    run = [sys.executable, '-c', CONSOLE, 'mclir-train', '-opt', 'train.yml']
+    without = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert without.returncode == 1 and "base_model_type 'ThirdPartyTestModel' is not a registered model" in \
+        without.stderr and not (tmp_path / 'experiments').exists()
+    ok = subprocess.run(run + ['--import', 'thirdparty_pkg'], cwd=tmp_path, env=env, capture_output=True, text=True,
+                        timeout=600)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert (tmp_path / 'experiments' / 'third' / 'training_states' / '2.state').exists()
+    missing = subprocess.run(run + ['--import', 'no_such_pkg'], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=600)
+    assert missing.returncode == 1 and missing.stderr.startswith('mclir-train: --import no_such_pkg: ')
