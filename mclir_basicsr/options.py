@@ -21,7 +21,7 @@ BASICSR_TOP_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'da
 BASICSR_TRAIN_KEYS = ('ema_decay', 'optim_g', 'optim_d', 'scheduler', 'total_iter', 'warmup_iter', 'pixel_opt',
                       'perceptual_opt', 'gan_opt', 'ldl_opt', 'net_d_iters', 'net_d_init_iters', 'artifacts_opt',
                       'style_opt', 'l1_opt', 'gan_type', 'r1_reg_weight', 'path_reg_weight', 'net_g_reg_every',
-                      'net_d_reg_every', 'mixing_prob', 'fix_flow', 'flow_lr_mul', 'use_grad_clip')
+                      'net_d_reg_every', 'mixing_prob', 'fix_flow', 'flow_lr_mul')
 
 
 class OptionError(ValueError):

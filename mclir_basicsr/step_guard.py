@@ -19,12 +19,14 @@ class StepGuard:
         cfg (GuardConfig): ``enabled`` and ``max_consecutive_bad_steps``.
         precision (StepPrecision): autocast / gradient scaling of the step.
         device (torch.device): where the step runs (for the cross-rank vote).
+        clip (GradClipConfig | None): clip the gradient norm before the optimiser step.
     """
 
-    def __init__(self, cfg, precision, device):
+    def __init__(self, cfg, precision, device, clip=None):
         self.cfg = cfg
         self.precision = precision
         self.device = device
+        self.clip = clip  # GradClipConfig or None
         self.bad_steps = 0
         self.last_saved = None  # named in the message when training stops
 
@@ -34,11 +36,16 @@ class StepGuard:
         Returns:
             bool: True if the optimiser stepped (the caller then updates the EMA and the history copies).
         """
-        if self.cfg.enabled or self.precision.scaling:
-            self.precision.unscale_(optimizer)  # fp16: check the gradients at their true size
-            if not self._finite(loss, params):
-                self._skip(optimizer, loss, current_iter, log_dict)
-                return False
+        params = list(params)
+        checked = self.cfg.enabled or self.precision.scaling
+        if checked or self.clip is not None:
+            self.precision.unscale_(optimizer)  # fp16: check and clip the gradients at their true size
+        if checked and not self._finite(loss, params):
+            self._skip(optimizer, loss, current_iter, log_dict)
+            return False
+        if self.clip is not None:  # the gradients are already all-reduced: the same norm on every rank
+            norm = torch.nn.utils.clip_grad_norm_(params, self.clip.max_norm, self.clip.norm_type)
+            log_dict['grad_norm'] = norm.item()
         self.bad_steps = 0
         self.precision.step(optimizer)
         return True

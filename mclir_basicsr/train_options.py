@@ -9,6 +9,9 @@
 * ``train.spn_opt``: a loss option dict (``type: SPNLoss`` and its keyword arguments).
 * ``train.divergence_guard``: ``enabled`` (bool, default true), ``max_consecutive_bad_steps`` (int >= 1, default
   10): a step with a non-finite loss or gradient is skipped; that many in a row stop training.
+* ``train.grad_clip``: ``max_norm`` (> 0), ``norm_type`` (default 2): the gradient norm is clipped after
+  unscaling, before the optimiser step, and logged as ``grad_norm`` (before clipping). The NAFNet-style
+  ``train.use_grad_clip: true`` means ``max_norm: 0.01``.
 * ``train.amp``: ``enabled`` (bool, default false), ``dtype`` (``bf16`` | ``fp16``, default ``bf16``),
   ``init_scale`` (fp16 only: the gradient scaler's first scale, default 65536).
 * ``train.compile``: ``enabled`` (bool, default false), ``backend`` (default ``inductor``), ``mode``, ``dynamic``
@@ -34,7 +37,10 @@ AMP_DTYPES = {'bf16': 'bfloat16', 'bfloat16': 'bfloat16', 'fp16': 'float16', 'fl
 COMPILE_KEYS = ('enabled', 'backend', 'mode', 'dynamic', 'fullgraph', 'targets')
 COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')
 COMPILE_TARGETS = ('net_g', 'history', 'vgg')
-OUR_TRAIN_KEYS = ('history', 'spn_opt', 'divergence_guard', 'amp', 'compile') + AUTHOR_KEYS
+GRAD_CLIP_KEYS = ('max_norm', 'norm_type')
+NAFNET_CLIP_NORM = 0.01  # what NAFNet-style code clips to when use_grad_clip is true
+OUR_TRAIN_KEYS = ('history', 'spn_opt', 'divergence_guard', 'amp', 'compile', 'grad_clip',
+                  'use_grad_clip') + AUTHOR_KEYS
 OUR_TOP_KEYS = ('base_model_type', )
 DEFAULT_INIT_DECAY = 0.1
 
@@ -139,6 +145,30 @@ def parse_guard(train_opt, path='train.divergence_guard'):
 
 
 @dataclass
+class GradClipConfig:
+    max_norm: float
+    norm_type: float = 2.0
+
+
+def parse_grad_clip(train_opt, path='train'):
+    """``train.grad_clip: {max_norm, norm_type}``, or the NAFNet-style ``train.use_grad_clip: true`` (max norm
+    0.01), never both. Returns :class:`GradClipConfig` or None (no clipping)."""
+    if 'grad_clip' in train_opt and 'use_grad_clip' in train_opt:
+        raise OptionError(f'{path}.grad_clip and {path}.use_grad_clip are both given; keep one.')
+    if 'use_grad_clip' in train_opt:
+        on = check_bool(train_opt['use_grad_clip'], f'{path}.use_grad_clip')
+        return GradClipConfig(NAFNET_CLIP_NORM) if on else None
+    block = optional_block(train_opt, 'grad_clip', GRAD_CLIP_KEYS, f'{path}.grad_clip', example='{max_norm: 0.01}')
+    if block is None:
+        return None
+    if 'max_norm' not in block:
+        raise OptionError(f'{path}.grad_clip.max_norm is missing (the largest gradient norm allowed).')
+    return GradClipConfig(check_number(block['max_norm'], f'{path}.grad_clip.max_norm', low=0, low_open=True),
+                          check_number(block.get('norm_type', 2.0), f'{path}.grad_clip.norm_type', low=0,
+                                       low_open=True))
+
+
+@dataclass
 class AmpConfig:
     enabled: bool = False
     dtype: str = 'bfloat16'  # a torch dtype name
@@ -211,6 +241,7 @@ def check_mclir_train_options(opt):
     train_opt = opt.get('train') or {}
     parse_history(train_opt)
     parse_guard(train_opt)
+    parse_grad_clip(train_opt)
     parse_amp(train_opt)
     parse_compile(train_opt)
     spn = train_opt.get('spn_opt')

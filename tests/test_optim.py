@@ -117,3 +117,46 @@ def test_scheduler_state_resumes_exactly(tmp_path, scheduler):
     steps(resumed, range(4, 7))
     assert resumed.get_current_learning_rate() == first.get_current_learning_rate()
     assert all(torch.equal(v, first.net_g.state_dict()[k]) for k, v in resumed.net_g.state_dict().items())
+
+
+def test_grad_clip_caps_the_gradient_norm_at_the_step_and_logs_it(tmp_path):
+    seen = []
+    model = build_model(make_opt(tmp_path, extra_train={'grad_clip': {'max_norm': 1e-3}}))
+    step = model.optimizer_g.step
+
+    def recording_step(*args, **kwargs):
+        grads = [p.grad for p in model.net_g.parameters() if p.grad is not None]
+        seen.append(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item())
+        return step(*args, **kwargs)
+
+    model.optimizer_g.step = recording_step
+    model.feed_data(batch())
+    model.optimize_parameters(1)
+    assert seen and seen[0] <= 1e-3 * (1 + 1e-5)
+    assert model.log_dict['grad_norm'] > 1e-3  # the norm before clipping is what is logged
+
+
+@pytest.mark.parametrize('train, expected', [({'use_grad_clip': True}, 0.01), ({'use_grad_clip': False}, None),
+                                             ({'grad_clip': {'max_norm': 0.5, 'norm_type': 1}}, 0.5), ({}, None)])
+def test_grad_clip_keys_and_the_nafnet_style_alias(tmp_path, train, expected):
+    model = build_model(make_opt(tmp_path, extra_train=train))
+    assert (model.guard.clip.max_norm if model.guard.clip else None) == expected
+
+
+@pytest.mark.parametrize('train, message', [
+    ({'grad_clip': {'max_norm': 0.1}, 'use_grad_clip': True}, 'train.grad_clip and train.use_grad_clip are both'),
+    ({'grad_clip': {'max_nrom': 0.1}}, 'Did you mean train.grad_clip.max_norm?'),
+    ({'grad_clip': {'max_norm': 0}}, 'train.grad_clip.max_norm must be in (0'),
+])
+def test_bad_grad_clip_options(tmp_path, train, message):
+    from mclir_basicsr.options import check_options
+    with pytest.raises(OptionError, match=message.replace('.', r'\.').replace('?', r'\?').replace('(', r'\(')):
+        check_options(make_opt(tmp_path, extra_train=train))
+
+
+def test_use_grad_clip_on_a_model_that_ignores_it_is_refused(tmp_path):
+    """BasicSR 1.4.2's SRModel never clips: the key would be silently ignored, so it is an error that says what
+    to use instead."""
+    from mclir_basicsr.options import check_options
+    with pytest.raises(OptionError, match='train.use_grad_clip set, but model_type SRModel does not use it'):
+        check_options(make_opt(tmp_path, model_type='SRModel', extra_train={'use_grad_clip': True}))

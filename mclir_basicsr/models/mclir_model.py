@@ -24,7 +24,7 @@ from ..precision import StepPrecision
 from ..rng_state import capture_rng_state, restore_rng_state
 from ..step_guard import StepGuard, TrainingDiverged  # noqa: F401  (TrainingDiverged: part of this module's API)
 from ..train_options import (OUR_TOP_KEYS, OUR_TRAIN_KEYS, check_mclir_train_options, parse_amp, parse_compile,
-                             parse_guard, parse_history)
+                             parse_grad_clip, parse_guard, parse_history)
 from ..utils import atomic_torch_save
 
 FRESH_SEED_OFFSET = 7919  # copies' fresh initialisations use manual_seed + offset + index, on a forked RNG
@@ -126,7 +126,7 @@ class MCLIRModel(SRModel):
                         if self.shared_vgg is not None else
                         'perceptual_opt and spn_opt use different VGG feature spaces: each runs its own VGG pass.')
         self.precision = StepPrecision(parse_amp(train_opt), self.device)
-        self.guard = StepGuard(parse_guard(train_opt), self.precision, self.device)
+        self.guard = StepGuard(parse_guard(train_opt), self.precision, self.device, parse_grad_clip(train_opt))
         self.train_net_g = self.net_g  # what the training step calls; net_g (saved, validated) stays as it is
         self._compile(parse_compile(train_opt), logger)
         logger.info(f'MCLIR training step: {self.precision.describe()}.')
