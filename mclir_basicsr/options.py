@@ -9,8 +9,10 @@ ours is checked; an unknown one is an error naming the nearest valid key, and ev
 own keys (``check_train_options``). A new method family adds its model class; nothing here changes.
 """
 import difflib
+import inspect
 import math
 import numbers
+import torch
 from basicsr.utils.registry import MODEL_REGISTRY
 
 BASICSR_TOP_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d',
@@ -100,13 +102,37 @@ def check_typos(d, ours, theirs, prefix, label='key '):
             raise OptionError(f'unknown {label}{prefix}{key}. Did you mean {prefix}{hint}?')
 
 
-def registered_name(registry, name, what, key):
-    """Raise a key-named error with the nearest registered name if ``name`` is not in ``registry``."""
+def registered_name(registry, name, what, key, candidates=None, otherwise=''):
+    """Raise a key-named error if ``name`` is not in ``registry``: the nearest of ``candidates`` (default: every
+    registered name) is suggested, else ``otherwise`` says where to go. Returns the registered object."""
     if name not in registry:
-        hint = nearest(name, list(registry.keys()))
-        raise OptionError(f'{key} {name!r} is not a registered {what}.' + (f' Did you mean {hint}?' if hint else '') +
-                          ' Import the package that registers it before training.')
+        hint = nearest(name, list(registry.keys()) if candidates is None else candidates)
+        raise OptionError(f'{key} {name!r} is not a registered {what}.' +
+                          (f' Did you mean {hint}?' if hint else otherwise) +
+                          ' Import the package that registers it before training (mclir-train --import MODULE).')
     return registry.get(name)
+
+
+def hard_coded_cuda(cls):
+    """The first class in ``cls``'s MRO whose ``__init__`` calls ``.cuda()`` (e.g. Real-ESRGAN's RealESRNetModel
+    builds ``DiffJPEG().cuda()``), or None."""
+    for klass in inspect.getmro(cls):
+        init = klass.__dict__.get('__init__')
+        try:
+            if init is not None and '.cuda()' in inspect.getsource(init):
+                return klass
+        except (OSError, TypeError):  # no source (builtins, C extensions)
+            continue
+    return None
+
+
+def check_no_hard_coded_cuda(model_cls, key):
+    """Refuse, before anything is written, a model class that needs CUDA in its constructor on a machine without."""
+    culprit = hard_coded_cuda(model_cls)
+    if culprit is not None and not torch.cuda.is_available():
+        raise OptionError(f'{key}: {model_cls.__name__} cannot be built here: {culprit.__name__}.__init__ calls '
+                          f'.cuda() and this machine has no GPU. Train it on a GPU machine, or use a model class that '
+                          f'places its modules with self.device (for SPN: model_type: MCLIRModel on SRModel).')
 
 
 def _plugin_keys(section):
@@ -130,16 +156,37 @@ def check_options(opt):
         raise OptionError('train must be a mapping.')
     check_typos(train_opt, ours_train, BASICSR_TRAIN_KEYS, 'train.')
     model_type = opt.get('model_type')
-    model_cls = registered_name(MODEL_REGISTRY, model_type, 'model in BasicSR\'s MODEL_REGISTRY', 'model_type')
+    plugin = _plugin_classes()
+    uses_ours = any(k in train_opt for k in ours_train) or any(k in opt for k in ours_top)
+    model_cls = registered_name(  # with our keys set, only this plugin's classes are worth suggesting
+        MODEL_REGISTRY, model_type, 'model in BasicSR\'s MODEL_REGISTRY', 'model_type',
+        candidates=list(plugin) if uses_ours else None,
+        otherwise=f' Model classes of this plugin: {", ".join(plugin)} (README, "Other model classes").')
     resolve = getattr(model_cls, 'resolve_model_class', None)
     if resolve is not None:
         model_cls = resolve(opt)
+    check_no_hard_coded_cuda(model_cls, 'model_type')
     reads = getattr(model_cls, 'plugin_option_keys', {})
     unused = [f'train.{k}' for k in ours_train if k in train_opt and k not in reads.get('train', ())]
     unused += [k for k in ours_top if k in opt and k not in reads.get('top', ())]
     if unused:
-        raise OptionError(f'{", ".join(unused)} set, but model_type {model_type} does not use it. Use model_type: '
-                          f'MCLIRModel (with base_model_type: {model_type} to keep that class\'s behaviour), or '
-                          f'another model class of this plugin that reads it (README, option reference).')
+        raise OptionError(f'{", ".join(unused)} set, but model_type {model_type} does not use it. '
+                          + _where_to_go(model_cls, plugin))
     if opt.get('is_train', True) and hasattr(model_cls, 'check_train_options'):
         model_cls.check_train_options(opt)
+
+
+def _plugin_classes():
+    """``{name: class}`` of the registered model classes that declare keys of ours."""
+    return {name: cls for name, cls in MODEL_REGISTRY if getattr(cls, 'plugin_option_keys', None)}
+
+
+def _where_to_go(model_cls, plugin):
+    """A next step that does not end in a refusal: a plugin class that can extend ``model_cls``, else one alone."""
+    for name, cls in plugin.items():
+        refusal = getattr(cls, 'refuses_base', None)
+        if refusal is not None and refusal(model_cls) is None:
+            return (f'Use model_type: {name} with base_model_type: {model_cls.__name__} to keep that class\'s '
+                    f'behaviour (README, "Other model classes").')
+    return (f'{model_cls.__name__} cannot be extended by this plugin; use one of its model classes instead: '
+            f'{", ".join(plugin)} (README, "Other model classes").')

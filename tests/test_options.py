@@ -133,3 +133,41 @@ def test_test_time_options_need_no_history(tmp_path):
     opt['is_train'] = False
     del opt['train']
     check_options(opt)
+
+
+def test_suggestions_never_lead_to_a_refusal(tmp_path):
+    """The authors' class names, with our keys set, are pointed to this plugin's classes, not to a GAN model that
+    would then be refused; a model that cannot be extended is pointed to MCLIRModel alone."""
+    for name in ('SRNegModel', 'SRNegModel_Multi', 'SwinIRNegModel_Multi'):
+        opt = make_opt(tmp_path, model_type=name, extra_train={'neg_iter': [100, 200], 'neg_decay': 0.1})
+        with pytest.raises(OptionError) as err:
+            check_options(opt)
+        assert 'SRGANModel' not in str(err.value) and 'MCLIR' in str(err.value), str(err.value)
+    opt = make_opt(tmp_path, model_type='SRGANModel')
+    opt['train']['history'] = make_opt(tmp_path)['train']['history']
+    with pytest.raises(OptionError, match='SRGANModel cannot be extended by this plugin; use one of its model classes'):
+        check_options(opt)
+    with pytest.raises(OptionError) as err:
+        check_options(make_opt(tmp_path, base_model_type='SRGANMdel'))
+    assert 'SRGANModel' not in str(err.value)  # not suggested: it would be refused next
+
+
+def test_base_class_that_hard_codes_cuda_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    """Real-ESRGAN's RealESRNetModel builds DiffJPEG().cuda() in __init__: without a GPU, an error at check time."""
+    import torch
+    from basicsr.models.sr_model import SRModel
+    from basicsr.utils.registry import MODEL_REGISTRY
+
+    class CudaInInitTestModel(SRModel):
+        def __init__(self, opt):
+            super().__init__(opt)
+            self.jpeger = torch.nn.Identity().cuda()
+
+    if 'CudaInInitTestModel' not in MODEL_REGISTRY:
+        MODEL_REGISTRY.register(CudaInInitTestModel)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(OptionError, match=r'base_model_type: CudaInInitTestModel cannot be built here: '
+                                          r'CudaInInitTestModel.__init__ calls .cuda\(\)'):
+        check_options(make_opt(tmp_path, base_model_type='CudaInInitTestModel'))
+    with pytest.raises(OptionError, match='model_type: CudaInInitTestModel cannot be built here'):
+        check_options(make_opt(tmp_path, model_type='CudaInInitTestModel'))

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from ..dist import world_size
 from ..history import HistoryBank, bare_module
 from ..losses.shared_vgg import share_vgg_features
-from ..options import OptionError, registered_name
+from ..options import OptionError, check_no_hard_coded_cuda, registered_name
 from ..precision import StepPrecision
 from ..rng_state import capture_rng_state, restore_rng_state
 from ..step_guard import StepGuard, TrainingDiverged  # noqa: F401  (TrainingDiverged: part of this module's API)
@@ -63,6 +63,19 @@ class MCLIRModel(SRModel):
     @staticmethod
     def check_train_options(opt):
         check_mclir_train_options(opt)
+
+    @staticmethod
+    def refuses_base(base):
+        """Why ``base`` cannot get history copies and SPN (a message), or None if :func:`mclir_model_class` can
+        extend it."""
+        if not (isinstance(base, type) and issubclass(base, SRModel)):
+            return (f'base_model_type {getattr(base, "__name__", base)} is not a subclass of SRModel; MCLIR extends '
+                    f'SRModel-style models (net_g, lq, gt).')
+        if not issubclass(base, MCLIRModel) and base.optimize_parameters is not SRModel.optimize_parameters:
+            return (f'base_model_type {base.__name__} has its own optimize_parameters; MCLIR\'s training step would '
+                    f'replace it. Subclass MCLIRModel instead and add self.spn_loss(output) to your loss and '
+                    f'self.history.step(current_iter) after the optimiser step.')
+        return None
 
     def __new__(cls, opt=None, *args, **kwargs):
         if isinstance(opt, dict):
@@ -240,18 +253,17 @@ def mclir_model_class(base):
     since MCLIR's step would replace it.
     """
     if isinstance(base, str):
-        base = registered_name(MODEL_REGISTRY, base, 'model in BasicSR\'s MODEL_REGISTRY', 'base_model_type')
+        extendable = [n for n, c in MODEL_REGISTRY if isinstance(c, type) and MCLIRModel.refuses_base(c) is None]
+        base = registered_name(MODEL_REGISTRY, base, 'model in BasicSR\'s MODEL_REGISTRY', 'base_model_type',
+                               candidates=extendable, otherwise=' It must be SRModel or a subclass keeping its step.')
     if base is SRModel or base is MCLIRModel:
         return MCLIRModel
-    if not (isinstance(base, type) and issubclass(base, SRModel)):
-        raise OptionError(f'base_model_type {getattr(base, "__name__", base)} is not a subclass of SRModel; MCLIR '
-                          f'extends SRModel-style models (net_g, lq, gt).')
+    refusal = MCLIRModel.refuses_base(base)
+    if refusal is not None:
+        raise OptionError(refusal)
     if issubclass(base, MCLIRModel):
         return base
-    if base.optimize_parameters is not SRModel.optimize_parameters:
-        raise OptionError(f'base_model_type {base.__name__} has its own optimize_parameters; MCLIR\'s training step '
-                          f'would replace it. Subclass MCLIRModel instead and add self.spn_loss(output) to your '
-                          f'loss and self.history.step(current_iter) after the optimiser step.')
+    check_no_hard_coded_cuda(base, 'base_model_type')
     for _, cls in MODEL_REGISTRY:
         if getattr(cls, 'mclir_base', None) is base:
             return cls
