@@ -10,7 +10,10 @@ Validation photos (chelsea, coffee) are never used for training. Training photos
 GT sub-images with stride 96 (like BasicSR's ``extract_subimages``), dropping near-constant or mostly
 black crops.
 
-CLI: ``mclir-demo-data [--root datasets/demo] [--tasks sr_x2 dn_s25] [--force] [--seed 0]``
+``all_in_one`` (built only on request, not by default): denoise/derain/dehaze/deblur/low-light pairs from the same
+crops in the real data sets' layouts under ``root/all_in_one``; see ``demo_all_in_one``.
+
+CLI: ``mclir-demo-data [--root datasets/demo] [--tasks sr_x2 dn_s25 all_in_one] [--force] [--seed 0]``
 """
 import argparse
 import cv2
@@ -24,9 +27,11 @@ import time
 import zlib
 from basicsr.utils.matlab_functions import imresize
 
+from . import demo_all_in_one
 from .lmdb_tools import folders_to_lmdb
 
-TASKS = ('sr_x2', 'dn_s25')
+TASKS = ('sr_x2', 'dn_s25')  # the default; ALL_TASKS adds the all-in-one data, built only when asked for
+ALL_TASKS = TASKS + (demo_all_in_one.TASK,)
 VAL_PHOTOS = ('chelsea', 'coffee')
 # Both stereo views are near-duplicates of each other, so both stay on the training side.
 TRAIN_PHOTOS = ('astronaut', 'rocket', 'motorcycle_left', 'motorcycle_right', 'hubble_deep_field',
@@ -172,9 +177,9 @@ def build_demo_data(root='datasets/demo', tasks=TASKS, force=False, seed=0, quie
 
     Args:
         root (str): Output folder; each task goes to ``root/<task>``.
-        tasks (Sequence[str]): Any of ``'sr_x2'``, ``'dn_s25'``.
+        tasks (Sequence[str]): Any of ``'sr_x2'``, ``'dn_s25'``, ``'all_in_one'``.
         force (bool): Rebuild even if a complete build exists (also replaces foreign folders).
-        seed (int): Seed of the denoising noise.
+        seed (int): Seed of the denoising noise (and of the all-in-one crop draws and degradations).
         quiet (bool): Print nothing.
         train_photos (Sequence[str]): Training photos (subset of ``TRAIN_PHOTOS``); for small test builds.
         max_crops_per_photo (int | None): Keep at most this many sub-images per training photo.
@@ -189,8 +194,8 @@ def build_demo_data(root='datasets/demo', tasks=TASKS, force=False, seed=0, quie
     """
     log = (lambda *a: None) if quiet else print
     tasks, train_photos = list(dict.fromkeys(tasks)), list(train_photos)
-    if not tasks or set(tasks) - set(TASKS):
-        raise ValueError(f'tasks {tasks} must be a non-empty subset of {TASKS}.')
+    if not tasks or set(tasks) - set(ALL_TASKS):
+        raise ValueError(f'tasks {tasks} must be a non-empty subset of {ALL_TASKS}.')
     if not train_photos or set(train_photos) - set(TRAIN_PHOTOS):
         raise ValueError(f'train_photos {train_photos} must be a non-empty subset of {TRAIN_PHOTOS} '
                          f'(validation photos {VAL_PHOTOS} are never used for training).')
@@ -200,13 +205,14 @@ def build_demo_data(root='datasets/demo', tasks=TASKS, force=False, seed=0, quie
     out, todo = {}, []
     for task in tasks:
         task_dir = osp.join(root, task)
-        out[task] = _paths(task_dir)
-        why = 'forced' if force else _why_rebuild(task_dir, config)
+        aio = task == demo_all_in_one.TASK
+        out[task] = demo_all_in_one.paths(task_dir) if aio else _paths(task_dir)
+        why = 'forced' if force else (demo_all_in_one.why_rebuild if aio else _why_rebuild)(task_dir, config)
         if why is None:
             log(f'{task_dir}: already built, nothing to do (use --force to rebuild).')
             continue
         if osp.exists(task_dir) and not force:
-            foreign = set(os.listdir(task_dir)) - _ENTRIES
+            foreign = set(os.listdir(task_dir)) - (demo_all_in_one.ENTRIES if aio else _ENTRIES)
             if foreign:
                 raise FileExistsError(f'{task_dir!r} exists and holds files the demo builder did not make '
                                       f'({sorted(foreign)[:5]}); delete it, choose another --root, or use --force.')
@@ -223,6 +229,11 @@ def build_demo_data(root='datasets/demo', tasks=TASKS, force=False, seed=0, quie
         photos['train'] += [(f'{name}_s{i:03d}', c) for i, c in enumerate(crops)]
         log(f'  {name}: {len(crops)} training sub-images')
     for task in todo:
+        if task == demo_all_in_one.TASK:
+            n = demo_all_in_one.build(out[task]['root'], photos, config, seed)
+            log(f'{out[task]["root"]}: {n} images of {len(demo_all_in_one.AIO_TASKS)} tasks '
+                f'(folders, {time.time() - t0:.1f} s so far)')
+            continue
         counts = _build_task(task, out[task]['root'], photos, config, seed)
         log(f'{out[task]["root"]}: {counts["train"]} train / {counts["val"]} val pairs '
             f'(folders + lmdbs, {time.time() - t0:.1f} s so far)')
@@ -233,9 +244,10 @@ def main(argv=None):
     """``mclir-demo-data``: build the demo data sets. Returns the exit code."""
     parser = argparse.ArgumentParser(prog='mclir-demo-data', description=__doc__.split('\n\n')[0])
     parser.add_argument('--root', default='datasets/demo', help='output folder (default datasets/demo)')
-    parser.add_argument('--tasks', nargs='+', default=list(TASKS), choices=TASKS, help='tasks to build (default all)')
+    parser.add_argument('--tasks', nargs='+', default=list(TASKS), choices=ALL_TASKS,
+                        help='tasks to build (default: sr_x2 dn_s25; all_in_one only when named)')
     parser.add_argument('--force', action='store_true', help='rebuild even if already built')
-    parser.add_argument('--seed', type=int, default=0, help='seed of the denoising noise (default 0)')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the synthetic degradations (default 0)')
     args = parser.parse_args(argv)
     try:
         build_demo_data(args.root, args.tasks, args.force, args.seed)
