@@ -17,6 +17,15 @@ def all_ranks_agree(flag, device):
     return bool(t.item())
 
 
+def mean_across_ranks(value):
+    """The mean of a scalar tensor over all ranks (itself without DDP): one all-reduce."""
+    if world_size() == 1:
+        return value
+    value = value.detach().clone()
+    dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return value / world_size()
+
+
 def tensor_digest(tensors):
     """SHA-256 of the exact bytes, dtypes and shapes of ``tensors`` (in order): equal digests mean equal contents,
     which sums of norms cannot tell (a permutation or a sign flip keeps them)."""

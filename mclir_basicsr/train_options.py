@@ -151,13 +151,16 @@ class GradClipConfig:
 
 
 def parse_grad_clip(train_opt, path='train'):
-    """``train.grad_clip: {max_norm, norm_type}``, or the NAFNet-style ``train.use_grad_clip: true`` (max norm
-    0.01), never both. Returns :class:`GradClipConfig` or None (no clipping)."""
+    """``train.grad_clip: {max_norm, norm_type}``, or ``train.use_grad_clip``: ``true`` is NAFNet's max norm 0.01, a
+    number is the max norm (the MCLIR authors' models); never both. Returns :class:`GradClipConfig` or None."""
     if 'grad_clip' in train_opt and 'use_grad_clip' in train_opt:
         raise OptionError(f'{path}.grad_clip and {path}.use_grad_clip are both given; keep one.')
     if 'use_grad_clip' in train_opt:
-        on = check_bool(train_opt['use_grad_clip'], f'{path}.use_grad_clip')
-        return GradClipConfig(NAFNET_CLIP_NORM) if on else None
+        value = train_opt['use_grad_clip']
+        if isinstance(value, bool):  # NAFNet's switch
+            return GradClipConfig(NAFNET_CLIP_NORM) if value else None
+        # the MCLIR authors' models pass the value itself as the max norm
+        return GradClipConfig(check_number(value, f'{path}.use_grad_clip', low=0, low_open=True))
     block = optional_block(train_opt, 'grad_clip', GRAD_CLIP_KEYS, f'{path}.grad_clip', example='{max_norm: 0.01}')
     if block is None:
         return None

@@ -138,11 +138,15 @@ def test_test_time_options_need_no_history(tmp_path):
 def test_suggestions_never_lead_to_a_refusal(tmp_path):
     """The authors' class names, with our keys set, are pointed to this plugin's classes, not to a GAN model that
     would then be refused; a model that cannot be extended is pointed to MCLIRModel alone."""
-    for name in ('SRNegModel', 'SRNegModel_Multi', 'SwinIRNegModel_Multi'):
+    plugin = ('MCLIRModel', 'MCLIRSwinIRModel', 'SRNegModel', 'SRNegModel_Multi', 'SwinIRNegModel',
+              'SwinIRNegModel_Multi', 'ImageRestorationModel_FFANet_Neg_Multi')
+    for name in ('SRNegModelMulti', 'SwinIRNegModel_multi', 'SRNegativeModel'):
         opt = make_opt(tmp_path, model_type=name, extra_train={'neg_iter': [100, 200], 'neg_decay': 0.1})
         with pytest.raises(OptionError) as err:
             check_options(opt)
-        assert 'SRGANModel' not in str(err.value) and 'MCLIR' in str(err.value), str(err.value)
+        msg = str(err.value)
+        assert 'SRGANModel' not in msg and ('Model classes of this plugin' in msg or
+                                            any(f'Did you mean {p}?' in msg for p in plugin)), msg
     opt = make_opt(tmp_path, model_type='SRGANModel')
     opt['train']['history'] = make_opt(tmp_path)['train']['history']
     with pytest.raises(OptionError, match='SRGANModel cannot be extended by this plugin; use one of its model classes'):

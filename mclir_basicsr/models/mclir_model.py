@@ -98,7 +98,7 @@ class MCLIRModel(SRModel):
             return  # skipped: weights, EMA and copies unchanged
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
-        self.history.step(current_iter)
+        self.refresh_history(current_iter)
 
     def reconstruction_losses(self, output):
         """SRModel's losses against GT: ``l_pix``, ``l_percep``, ``l_style`` (those configured)."""
@@ -112,6 +112,10 @@ class MCLIRModel(SRModel):
             if l_style is not None:
                 losses['l_style'] = l_style
         return losses
+
+    def refresh_history(self, current_iter):
+        """After a good optimiser step: refresh the copies due at ``current_iter`` (their periods)."""
+        self.history.step(current_iter)
 
     def spn_loss(self, output, negatives=None):
         """The SPN term for ``output`` = net_g(self.lq), for subclasses with their own step."""
@@ -177,6 +181,13 @@ class MCLIRModel(SRModel):
         return self.shared_vgg.sharing() if self.shared_vgg is not None else contextlib.nullcontext()
 
     # ------------------------------------------------------------------ checkpoints
+    def training_extras(self):
+        """Plain values a subclass keeps in the training state (``mclir.extras``)."""
+        return {}
+
+    def load_training_extras(self, extras):
+        """Restore :meth:`training_extras` on resume."""
+
     @master_only
     def save_network(self, net, net_label, current_iter, param_key='params'):
         """BasicSR's save_network, written atomically (a crash never leaves a half-written file)."""
@@ -204,6 +215,7 @@ class MCLIRModel(SRModel):
                 'rng': capture_rng_state(),
                 'bad_steps': self.guard.bad_steps,
                 'amp': self.precision.state_dict(),
+                'extras': self.training_extras(),
             },
         }
         path = os.path.join(self.opt['path']['training_states'], f'{current_iter}.state')
@@ -223,6 +235,7 @@ class MCLIRModel(SRModel):
         self.guard.bad_steps = int(mclir.get('bad_steps', 0))
         self.guard.last_saved = source
         self.precision.load_state_dict(mclir.get('amp'), source=source)
+        self.load_training_extras(mclir.get('extras') or {})
         ranks = self.history.verify_across_ranks(f'history copies restored from {source}')
         if world_size() == 1:
             restore_rng_state(mclir['rng'])  # the uninterrupted run's random stream continues exactly
