@@ -1,8 +1,10 @@
 import mclir_basicsr  # noqa: F401  (must precede basicsr: installs the compatibility shim)
 
+import math
 import pytest
 import torch
 from basicsr.archs import build_network
+from torch import nn
 
 from mclir_basicsr.archs.ffa_arch import FFANet
 
@@ -121,3 +123,127 @@ def test_basic_block_structure():
 def test_mismatched_channels_rejected():
     with pytest.raises(ValueError):
         FFANet(num_in_ch=3, num_out_ch=1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reference FFA-Net compatibility (zhilin007/FFA-Net, net/models/FFA.py at 6651bcf, class FFA(gps, blocks)).
+
+
+def _reference_layout(gps, blocks, dim=64):
+    """(key, shape) of the reference FFA's state dict, in its order (modules g1..gN, ca, palayer, pre, post)."""
+
+    def conv(name, i, o, k):
+        return [(f'{name}.weight', (o, i, k, k)), (f'{name}.bias', (o, ))]
+
+    keys = []
+    for g in range(1, gps + 1):
+        for b in range(blocks):
+            p = f'g{g}.gp.{b}'
+            keys += conv(f'{p}.conv1', dim, dim, 3) + conv(f'{p}.conv2', dim, dim, 3)
+            keys += conv(f'{p}.calayer.ca.0', dim, dim // 8, 1) + conv(f'{p}.calayer.ca.2', dim // 8, dim, 1)
+            keys += conv(f'{p}.palayer.pa.0', dim, dim // 8, 1) + conv(f'{p}.palayer.pa.2', dim // 8, 1, 1)
+        keys += conv(f'g{g}.gp.{blocks}', dim, dim, 3)
+    keys += conv('ca.1', gps * dim, dim // 16, 1) + conv('ca.3', dim // 16, gps * dim, 1)
+    keys += conv('palayer.pa.0', dim, dim // 8, 1) + conv('palayer.pa.2', dim // 8, 1, 1)
+    return keys + conv('pre.0', 3, dim, 3) + conv('post.0', dim, dim, 3) + conv('post.1', dim, 3, 3)
+
+
+def _seeded_reference_checkpoint(gps=3, blocks=2, seed=0):
+    """A float64 checkpoint in the reference layout: weights N(0, 1/fan_in), biases N(0, 0.01), drawn in key order."""
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, shape in _reference_layout(gps, blocks):
+        t = torch.randn(shape, generator=gen, dtype=torch.float64)
+        state[name] = t / math.sqrt(math.prod(shape[1:])) if name.endswith('weight') else 0.1 * t
+    return state
+
+
+def test_reference_argument_names():
+    net = build_network({'type': 'FFANet', 'gps': 3, 'blocks': 19})  # the MCLIR authors' network_g
+    assert len(net.groups) == 3 and all(len(g.body) == 20 for g in net.groups)
+    assert _count(net) == 4_455_913  # the reference FFA(3, 19): fusion bottleneck 64/16 = 4 channels
+    assert _count(FFANet(num_groups=3, num_blocks=19)) == 4_463_613  # ours: (3*64)/8 = 24 channels
+    assert net.fusion_attention[1].out_channels == 4
+    assert FFANet(num_groups=2, blocks=1).fusion_attention[1].out_channels == 4  # a reference name -> reference
+    assert FFANet(gps=3, blocks=1, fusion_hidden=24).fusion_attention[1].out_channels == 24
+
+
+@pytest.mark.parametrize('kwargs,names', [({'num_groups': 3, 'gps': 3}, ('num_groups', 'gps')),
+                                          ({'num_blocks': 2, 'blocks': 4}, ('num_blocks', 'blocks'))])
+def test_both_spellings_rejected(kwargs, names):
+    with pytest.raises(TypeError) as err:
+        FFANet(num_feat=8, **kwargs)
+    assert all(n in str(err.value) for n in names)
+
+
+def test_reference_checkpoint_loads_strictly_into_the_right_places():
+    ref = _seeded_reference_checkpoint()
+    net = FFANet(gps=3, blocks=2).double()
+    net.load_state_dict(ref, strict=True)
+    expected = {
+        'pre.0.weight': net.conv_first.weight, 'g1.gp.0.conv1.weight': net.groups[0].body[0].conv1.weight,
+        'g2.gp.1.conv2.bias': net.groups[1].body[1].conv2.bias,
+        'g3.gp.0.calayer.ca.0.weight': net.groups[2].body[0].ca.attention[1].weight,
+        'g3.gp.1.calayer.ca.2.bias': net.groups[2].body[1].ca.attention[3].bias,
+        'g1.gp.1.palayer.pa.2.weight': net.groups[0].body[1].pa.attention[2].weight,
+        'g2.gp.2.weight': net.groups[1].body[2].weight, 'ca.1.weight': net.fusion_attention[1].weight,
+        'ca.3.bias': net.fusion_attention[3].bias, 'palayer.pa.0.weight': net.pa.attention[0].weight,
+        'post.0.weight': net.conv_post.weight, 'post.1.bias': net.conv_last.bias}
+    for key, param in expected.items():
+        assert torch.equal(param, ref[key]), key
+    # our layout is what state_dict() writes, and it loads back; same function either way
+    assert 'conv_first.weight' in net.state_dict() and 'pre.0.weight' not in net.state_dict()
+    other = FFANet(gps=3, blocks=2).double()
+    other.load_state_dict(net.state_dict(), strict=True)
+    x = torch.rand(1, 3, 6, 5, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), other(x), rtol=0, atol=0)
+
+
+def test_reference_checkpoint_with_dataparallel_or_outer_prefix():
+    ref = _seeded_reference_checkpoint(blocks=1)
+    net = FFANet(gps=3, blocks=1).double()
+    net.load_state_dict({f'module.{k}': v for k, v in ref.items()}, strict=True)  # as the published .pk files
+    assert torch.equal(net.conv_last.weight, ref['post.1.weight'])
+    outer = nn.ModuleDict({'net_g': FFANet(gps=3, blocks=1).double()})
+    outer.load_state_dict({f'net_g.{k}': v for k, v in ref.items()}, strict=True)
+    assert torch.equal(outer['net_g'].groups[2].body[1].weight, ref['g3.gp.1.weight'])
+
+
+def test_reference_checkpoint_errors():
+    ref = _seeded_reference_checkpoint(blocks=1)
+    with pytest.raises(RuntimeError, match='fusion_attention'):  # our default fusion width is 24, not 4
+        FFANet(num_groups=3, num_blocks=1).double().load_state_dict(ref)
+    net = FFANet(gps=3, blocks=1).double()
+    mixed = dict(ref, **{'conv_first.weight': ref['pre.0.weight']})
+    with pytest.raises(RuntimeError, match='both given'):
+        net.load_state_dict(mixed)
+
+
+def test_our_checkpoint_still_loads():
+    torch.manual_seed(0)
+    src = FFANet(**{k: v for k, v in TINY.items() if k != 'type'})
+    dst = FFANet(**{k: v for k, v in TINY.items() if k != 'type'})
+    dst.load_state_dict(src.state_dict(), strict=True)
+    assert all(torch.equal(a, b) for a, b in zip(src.state_dict().values(), dst.state_dict().values()))
+
+
+def test_output_equals_reference_implementation():
+    """Values computed once with the reference FFA(gps=3, blocks=2) in float64 on the same seeded checkpoint/input."""
+    net = FFANet(gps=3, blocks=2).double().eval()
+    net.load_state_dict(_seeded_reference_checkpoint(), strict=True)
+    x = torch.rand(1, 3, 9, 7, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        out = net(x)
+    expected = [
+        -0.5576067854922513, 0.28362546305121694, 0.6744739271860354, 0.08631342046625579, -0.5209752447814853,
+        0.7615744787332042, 0.8163471735976926, -1.5291738182191497, -0.003684556630537239, -0.9640715135665001,
+        -1.3907674107260517, 0.0456318283905596, -0.5654693359990572, -0.042961272083084534, 0.9452774386476368,
+        0.8648385246094991, 1.8427901911064422, 1.7298319943391007, 0.1127307115781681, 0.011799487042400636,
+        1.2781128600136094, 1.278316587161573, -0.49900739308373454, -0.6503186396799909, 0.8246884558651835,
+        -0.07438025285539956, 0.016219132755624366]
+    actual = out[0, :, ::4, ::3].flatten()
+    torch.testing.assert_close(actual, torch.tensor(expected, dtype=torch.float64), rtol=1e-9, atol=1e-9)
+    sums = torch.stack([out.sum(), out.abs().sum(), out.square().sum()])
+    ref_sums = torch.tensor([-24.41882995324941, 126.52982337555366, 134.92813320753527], dtype=torch.float64)
+    torch.testing.assert_close(sums, ref_sums, rtol=1e-9, atol=1e-9)

@@ -76,7 +76,7 @@ class _AuthorsSemantics:
             if opt.get(key):
                 raise OptionError(f'{key} is not supported by {cls.__name__} here: remove it (compile: use '
                                   f'train.compile: {{enabled: true}}).')
-        if any(v for v in (opt.get('path_neg') or {}).values()):
+        if any(v for k, v in (opt.get('path_neg') or {}).items() if k.startswith('pretrain_')):
             raise OptionError('path_neg: initialising the history copies from a file is not supported (the authors\' '
                               'SRNegModel loads it into net_g by mistake; their other classes ignore it). Remove the '
                               'values, or start from path.pretrain_network_g.')
