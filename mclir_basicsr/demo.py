@@ -19,12 +19,16 @@ TASKS = {
     'dn_s25': dict(label='denoise s25', arms=[('baseline (L1)', 'EDSR_DNs25_demo_baseline'),
                                               ('SPN (L1 + SPN, 2 copies)', 'MCLIR_EDSR_DNs25_demo')],
                    scale=1, crop_border=0, y_channel=False, input_label='noisy input'),
+    # one row per degradation (and their average): the test sets of the option file; no input row
+    'all_in_one': dict(label='all-in-one, 3 tasks: noise 15/25/50, rain, haze; tiny NAFNet',
+                       arms=[('baseline (L1)', 'NAFNet_AIO3_demo_baseline'),
+                             ('SPN (L1 + SPN, 2 copies)', 'MCLIR_NAFNet_AIO3_demo')],
+                       folder=osp.join('all_in_one', 'demo'), per_dataset=True),
 }
 
 
-def _option_file(kind, name):
-    stem = f'{kind}_{name}.yml'
-    return osp.join('options', kind, 'demo', stem)
+def _option_file(kind, name, folder='demo'):
+    return osp.join('options', kind, folder, f'{kind}_{name}.yml')
 
 
 def _run(cmd, log_path, what):
@@ -68,11 +72,11 @@ def input_metrics(data_root, task):
 
 
 def format_table(rows):
-    head = f'| {"task":<12} | {"method":<26} | {"PSNR (dB)":>9} | {"SSIM":>6} | {"train time":>10} |'
+    head = f'| {"task":<24} | {"method":<26} | {"PSNR (dB)":>9} | {"SSIM":>6} | {"train time":>10} |'
     lines = [head, '|' + '|'.join('-' * (len(c) + 0) for c in head.split('|')[1:-1]) + '|']
     for r in rows:
         took = f'{r["train_s"]:.0f} s' if r.get('train_s') is not None else '-'
-        lines.append(f'| {r["task"]:<12} | {r["method"]:<26} | {r["psnr"]:>9.3f} | {r["ssim"]:>6.4f} | {took:>10} |')
+        lines.append(f'| {r["task"]:<24} | {r["method"]:<26} | {r["psnr"]:>9.3f} | {r["ssim"]:>6.4f} | {took:>10} |')
     return '\n'.join(lines)
 
 
@@ -80,7 +84,7 @@ def main(argv=None):
     """Console script ``mclir-demo``; returns the exit code (a failed step exits with its message)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--task', choices=list(TASKS) + ['all'], default='sr_x2',
-                        help='sr_x2 (default, a few minutes on 2 CPU cores), dn_s25, or all')
+                        help='sr_x2 (default, a few minutes on 2 CPU cores), dn_s25, all_in_one, or all')
     parser.add_argument('--iters', type=int, default=None, help='override train.total_iter of the demo options')
     parser.add_argument('--data-root', default=osp.join('datasets', 'demo'))
     args = parser.parse_args(argv)
@@ -97,19 +101,25 @@ def main(argv=None):
     for task in tasks:
         cfg = TASKS[task]
         print(f'\nTask {task} ({cfg["label"]}):')
-        rows.append(dict(task=task, method=cfg['input_label'], train_s=None, **input_metrics(args.data_root, task)))
+        folder = cfg.get('folder', 'demo')
+        if not cfg.get('per_dataset'):
+            rows.append(dict(task=task, method=cfg['input_label'], train_s=None,
+                             **input_metrics(args.data_root, task)))
         for method, name in cfg['arms']:
             force = ['--force_yml', f'train:total_iter={args.iters}'] if args.iters else []
-            took = _run([py, '-m', 'mclir_basicsr.train', '-opt', _option_file('train', name)] + force,
+            took = _run([py, '-m', 'mclir_basicsr.train', '-opt', _option_file('train', name, folder)] + force,
                         osp.join('results', 'demo_logs', f'train_{name}.log'), f'train {name}')
-            _run([py, '-m', 'mclir_basicsr.test', '-opt', _option_file('test', name)],
+            _run([py, '-m', 'mclir_basicsr.test', '-opt', _option_file('test', name, folder)],
                  osp.join('results', 'demo_logs', f'test_{name}.log'), f'test  {name}')
             with open(osp.join('results', name, 'metrics.json')) as f:
-                metrics = next(iter(json.load(f).values()))
-            rows.append(dict(task=task, method=method, train_s=took, psnr=metrics['psnr'], ssim=metrics['ssim']))
+                per_set = json.load(f)
+            shown = per_set.items() if cfg.get('per_dataset') else list(per_set.items())[:1]
+            for dataset, metrics in shown:
+                label = f'{task}: {dataset}' if cfg.get('per_dataset') else task
+                rows.append(dict(task=label, method=method, train_s=took, psnr=metrics['psnr'], ssim=metrics['ssim']))
 
     table = format_table(rows)
-    print('\nValidation PSNR/SSIM (BasicSR metrics; SR: Y channel, border 2; denoising: RGB):\n')
+    print('\nValidation PSNR/SSIM (BasicSR metrics; SR: Y channel, border 2; denoising and all-in-one: RGB):\n')
     print(table)
     with open(osp.join('results', 'demo_summary.md'), 'w') as f:
         f.write(table + '\n')

@@ -54,11 +54,17 @@ def test_option_file(path):
     assert out.shape[-1] == 16 * opt.get('scale', 1)
 
 
+SPN_TWINS = [('demo', f'EDSR_{task}_demo_baseline', f'MCLIR_EDSR_{task}_demo') for task in ('SRx2', 'DNs25')] + [
+    ('all_in_one/demo', 'NAFNet_AIO3_demo_baseline', 'MCLIR_NAFNet_AIO3_demo')] + [
+    ('all_in_one/paper', f'{net}_{tag}', f'MCLIR_{net}_{tag}')
+    for net in ('NAFNet', 'PromptIR') for tag in ('AIO3', 'AIO5')]
+
+
 def test_demo_pairs_differ_only_in_mclir_keys():
-    """The SPN demo is the baseline plus model_type, history and spn_opt (and its name): nothing else changes."""
-    for task in ('SRx2', 'DNs25'):
-        base = _load(osp.join(ROOT, 'options', 'train', 'demo', f'train_EDSR_{task}_demo_baseline.yml'))
-        spn = _load(osp.join(ROOT, 'options', 'train', 'demo', f'train_MCLIR_EDSR_{task}_demo.yml'))
+    """Each SPN file is its baseline plus model_type, history and spn_opt (and its name): nothing else changes."""
+    for folder, base_name, spn_name in SPN_TWINS:
+        base = _load(osp.join(ROOT, 'options', 'train', folder, f'train_{base_name}.yml'))
+        spn = _load(osp.join(ROOT, 'options', 'train', folder, f'train_{spn_name}.yml'))
         assert spn['model_type'] == 'MCLIRModel' and base['model_type'] == 'SRModel'
         for key in ('history', 'spn_opt'):
             spn['train'].pop(key)

@@ -314,3 +314,16 @@ def test_import_flag_brings_third_party_registries_to_our_entry_point(tmp_path, 
     missing = subprocess.run(run + ['--import', 'no_such_pkg'], cwd=tmp_path, env=env, capture_output=True,
                              text=True, timeout=600)
     assert missing.returncode == 1 and missing.stderr.startswith('mclir-train: --import no_such_pkg: ')
+
+
+@pytest.mark.e2e
+def test_mclir_demo_all_in_one_prints_one_row_per_degradation(tmp_path):
+    """The all-in-one demo (2 iterations per arm): AllInOneDataset, NAFNet, one test set per degradation."""
+    os.symlink(osp.join(ROOT, 'options'), tmp_path / 'options')
+    ok = console('mclir-demo', ['--task', 'all_in_one', '--iters', '2'], tmp_path)
+    assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-3000:]
+    rows = json.load(open(tmp_path / 'results' / 'demo_summary.json'))
+    sets = ['denoise_s15', 'denoise_s25', 'denoise_s50', 'derain', 'dehaze', 'average']
+    assert [r['task'] for r in rows] == [f'all_in_one: {s}' for s in sets] * 2
+    metrics = json.load(open(tmp_path / 'results' / 'MCLIR_NAFNet_AIO3_demo' / 'metrics.json'))
+    assert metrics['average']['psnr'] == pytest.approx(sum(metrics[s]['psnr'] for s in sets[:-1]) / 5)
