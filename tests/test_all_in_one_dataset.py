@@ -275,6 +275,32 @@ def test_build_dataset_and_dataloader(tmp_path):
     build_dataset(opt)  # building twice works: nothing popped from the options
 
 
+def test_balanced_order_puts_every_task_in_every_batch(tmp_path):
+    ds = AllInOneDataset(_opt(_three(tmp_path), balanced=True, batch_size_per_gpu=4))
+    order = ds.balanced_indices(45, seed=[0, 0])
+    labels = [ds.locate(i)[0] for i in order]
+    assert labels == [p % 3 for p in range(45)]
+    for start in range(0, 45 - 3):  # any 3 consecutive positions: every task
+        assert set(labels[start:start + 3]) == {0, 1, 2}
+    firsts = [i for i in order if ds.locate(i)[0] == 0][:15]
+    assert sorted(firsts) == list(range(15))  # a task's samples are all used before any repeats
+    assert ds.balanced_indices(45, seed=[0, 0]) == order and ds.balanced_indices(45, seed=[1, 0]) != order
+
+
+def test_balanced_batches_through_our_sampler_and_its_resume_skip(tmp_path):
+    from mclir_basicsr.runtime.resume import ResumableSampler
+    opt = _opt(_three(tmp_path), balanced=True, batch_size_per_gpu=3, num_worker_per_gpu=0, dataset_enlarge_ratio=2)
+    ds = build_dataset(opt)
+    sampler = ResumableSampler(ds, 1, 0, 2)
+    sampler.set_epoch(3)
+    batches = list(build_dataloader(ds, opt, num_gpu=0, dist=False, sampler=sampler, seed=0))
+    assert batches and all(sorted(b['label'].tolist()) == [0, 1, 2] for b in batches)
+    full = list(sampler)
+    sampler.skip_once(3, 6)
+    assert list(sampler) == full[6:]  # resume mid-epoch: the same order, minus what was trained on
+    _fails(_opt(_three(tmp_path), balanced=True, batch_size_per_gpu=2), '.balanced: every batch must hold')
+
+
 # ---- bad input: OptionError starting with the key path, from check_options and from the constructor
 def _fails(opt, pattern, prefix='datasets.train'):
     with pytest.raises(OptionError) as info:

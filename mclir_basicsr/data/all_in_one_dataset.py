@@ -35,7 +35,9 @@ that loads, as BasicSR's datasets do; BasicSR seeds those per worker and our res
 test draw the sigma and noise of image ``j`` of a task from ``np.random.default_rng([seed, j])``, so every run, in
 any order, with any workers or task order, gives the same noisy images.
 
-Not implemented: AirNet-style balanced batches (every batch holding every task); samples are shuffled freely.
+``balanced: true`` (train): AirNet-style balanced batches, every batch holds every task (``batch_size_per_gpu``
+must be at least the number of tasks): the sampler takes the order from :meth:`AllInOneDataset.balanced_indices`,
+seeded by epoch and rank, so resume and DDP stay exact. Default false: samples are shuffled freely.
 
 Example::
 
@@ -72,7 +74,8 @@ from ..options import OptionError, check_bool, check_int, check_known_keys
 from .degradation_tasks import check_io_backend, check_task
 
 PHASES = ('train', 'val', 'test')
-OWN_KEYS = ('type', 'name', 'phase', 'scale', 'gt_size', 'use_hflip', 'use_rot', 'io_backend', 'seed', 'tasks')
+OWN_KEYS = ('type', 'name', 'phase', 'scale', 'gt_size', 'use_hflip', 'use_rot', 'io_backend', 'seed', 'tasks',
+            'balanced')
 LOADER_KEYS = ('batch_size_per_gpu', 'num_worker_per_gpu', 'use_shuffle', 'dataset_enlarge_ratio', 'prefetch_mode',
                'num_prefetch_queue', 'pin_memory', 'persistent_workers')  # read by BasicSR's build_dataloader/train
 
@@ -109,6 +112,12 @@ def check_dataset_options(ds, key):
     if not isinstance(tasks, list) or not tasks:
         raise OptionError(f'{key}.tasks must be a non-empty list of tasks (kind: denoise, derain, dehaze, deblur, '
                           f'lowlight or paired), got {tasks!r}.')
+    s['balanced'] = check_bool(ds.get('balanced', False), f'{key}.balanced')
+    batch = ds.get('batch_size_per_gpu')
+    if s['balanced'] and isinstance(batch, int) and batch < len(tasks):
+        raise OptionError(f'{key}.balanced: every batch must hold every task, but batch_size_per_gpu ({batch}) is '
+                          f'smaller than the number of tasks ({len(tasks)}). Raise the batch size or set balanced: '
+                          f'false.')
     checked, seen = [], {}
     for i, t in enumerate(tasks):
         task = check_task(t, f'{key}.tasks[{i}]', io)
@@ -164,6 +173,7 @@ class AllInOneDataset(data.Dataset):
         settings, self.tasks = check_dataset_options(opt, self.key)
         self.phase, self.seed, self.gt_size = settings['phase'], settings['seed'], settings['gt_size']
         self.use_hflip, self.use_rot = settings['use_hflip'], settings['use_rot']
+        self.balanced = settings['balanced'] and self.phase == 'train'
         self.task_names = [t.name for t in self.tasks]
         self.task_sizes = {t.name: {'kind': t.kind, 'images': len(t.samples), 'repeat': t.repeat,
                                     'samples': len(t.samples) * t.repeat} for t in self.tasks}
@@ -176,6 +186,24 @@ class AllInOneDataset(data.Dataset):
 
     def __len__(self):
         return self._ends[-1]
+
+    def balanced_indices(self, count, seed):
+        """``count`` dataset indices in which position ``p`` holds task ``p % T``: any ``B >= T`` consecutive ones,
+        so every batch, contain every task (AirNet-style balanced batches). Each task's samples are drawn in a
+        shuffled order (seeded by ``seed``), cycling. BasicSR's sampler asks for this when ``balanced: true``
+        (through our resumable sampler; see :mod:`mclir_basicsr.runtime.resume`)."""
+        rng = np.random.default_rng(seed)
+        starts = [0] + self._ends[:-1]
+        streams = [iter(()) for _ in self.tasks]
+        out = []
+        for p in range(count):
+            t = p % len(self.tasks)
+            nxt = next(streams[t], None)
+            if nxt is None:  # a new shuffled pass over this task's samples
+                streams[t] = iter((starts[t] + rng.permutation(self._ends[t] - starts[t])).tolist())
+                nxt = next(streams[t])
+            out.append(nxt)
+        return out
 
     def locate(self, index):
         """``(label, j)``: the task of dataset index ``index`` and the index of its image in ``tasks[label]``."""

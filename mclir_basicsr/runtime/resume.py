@@ -54,7 +54,9 @@ def load_resume_state(opt):
 
 
 class ResumableSampler(EnlargedSampler):
-    """BasicSR's EnlargedSampler that can skip the first ``n`` indices of one given epoch, once."""
+    """BasicSR's EnlargedSampler that can skip the first ``n`` indices of one given epoch, once, and that takes its
+    order from a dataset asking for balanced batches (``dataset.balanced`` and ``dataset.balanced_indices(count,
+    seed)``, e.g. ``AllInOneDataset(balanced: true)``), seeded by epoch and rank like BasicSR's shuffle."""
 
     _skip = None
 
@@ -62,7 +64,10 @@ class ResumableSampler(EnlargedSampler):
         self._skip = (epoch, n)
 
     def __iter__(self):
-        indices = super().__iter__()
+        if getattr(self.dataset, 'balanced', False):
+            indices = iter(self.dataset.balanced_indices(self.num_samples, [self.epoch, self.rank]))
+        else:
+            indices = super().__iter__()
         if self._skip is not None and self._skip[0] == self.epoch:
             n, self._skip = self._skip[1], None
             return iter(list(indices)[n:])
