@@ -1,0 +1,52 @@
+"""The all-in-one demo setting (AllInOneDataset with balanced batches and on-the-fly noise, NAFNet, SPN, AdamW,
+cosine) keeps the guarantees: kill -9 then --auto_resume equals the uninterrupted run bit for bit on CPU."""
+import os.path as osp
+
+import pytest
+import yaml
+
+from mclir_basicsr.data.demo_data import build_demo_data
+from tests.conftest import ROOT
+from tests.test_reliability import _equal_files, _equal_states, _report, instrumented, run_module
+
+
+@pytest.fixture(scope='module')
+def aio_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp('aio')
+    build_demo_data(root=str(root), tasks=('all_in_one', ), quiet=True)
+    return root / 'all_in_one'
+
+
+def _options(path, data, total_iter):
+    demo = osp.join(ROOT, 'options', 'train', 'all_in_one', 'demo', 'train_MCLIR_NAFNet_AIO3_demo.yml')
+    opt = yaml.safe_load(open(demo))
+    opt.update(name='aio', num_gpu=0)
+    train = opt['datasets']['train']
+    train.update(gt_size=32, batch_size_per_gpu=3, balanced=True)
+    for task in train['tasks']:
+        key = 'dataroot_gt' if task['kind'] == 'denoise' else 'dataroot'
+        task[key] = str(data / 'train' / task['kind'])
+    for key in [k for k in opt['datasets'] if k.startswith('val')]:
+        del opt['datasets'][key]
+    del opt['val']
+    opt['train'].update(total_iter=total_iter)
+    opt['logger'].update(save_checkpoint_freq=4, print_freq=1)
+    yaml.safe_dump(opt, open(path, 'w'))
+
+
+@pytest.mark.e2e
+def test_all_in_one_sigkill_then_auto_resume_equals_uninterrupted_run(tmp_path, aio_data):
+    straight, killed = tmp_path / 'straight', tmp_path / 'killed'
+    for root in (straight, killed):
+        root.mkdir()
+        _options(root / 'train.yml', aio_data, 8)
+    res = run_module('mclir_basicsr.train', ['-opt', 'train.yml'], cwd=straight)
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = instrumented(['--kill-at-iter', '6', '--', '-opt', 'train.yml'], cwd=killed)
+    assert res.returncode == -9, res.stderr[-3000:]
+    res = instrumented(['--report', 'resume', '--', '-opt', 'train.yml', '--auto_resume'], cwd=killed)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert _report(killed / 'resume')['iter'] == 4
+    run = osp.join('experiments', 'aio')
+    _equal_files(straight / run / 'models' / 'net_g_8.pth', killed / run / 'models' / 'net_g_8.pth')
+    _equal_states(straight / run / 'training_states' / '8.state', killed / run / 'training_states' / '8.state')
