@@ -155,7 +155,7 @@ def test_the_authors_option_file_trains_saves_copies_and_resumes_on_cpu(vgg_home
     opt['num_gpu'] = 0
     for phase in ('train', 'val'):
         opt['datasets'][phase].update(dataroot_gt=str(data / 'gt'), dataroot_lq=str(data / 'lq'))
-    opt['datasets']['train'].update(gt_size=32, batch_size_per_gpu=2, num_worker_per_gpu=0)  # sizes for 2 CPU cores
+    opt['datasets']['train'].update(gt_size=32, batch_size_per_gpu=2)  # sizes for a CPU test
     opt['network_g']['blocks'] = 1
     opt['train']['total_iter'] = 4
     opt['logger'].update(save_checkpoint_freq=2, print_freq=1)
