@@ -5,12 +5,18 @@ test runs through our entry points (BasicSR's training loop and test pipeline) i
 to ``experiments/`` and ``results/`` as usual, and the table to ``results/demo_summary.{md,json}``.
 """
 import argparse
+import cv2
 import json
+import numpy as np
 import os
 import os.path as osp
 import subprocess
 import sys
 import time
+from basicsr.metrics import calculate_psnr, calculate_ssim
+from basicsr.utils.matlab_functions import imresize
+
+from mclir_basicsr.data.demo_data import build_demo_data
 
 TASKS = {
     'sr_x2': dict(label='x2 SR', arms=[('baseline (L1)', 'EDSR_SRx2_demo_baseline'),
@@ -51,10 +57,6 @@ def _run(cmd, log_path, what):
 
 def input_metrics(data_root, task):
     """PSNR/SSIM of the degraded input itself (bicubic-upsampled LQ for SR), with the task's metric settings."""
-    import cv2
-    import numpy as np
-    from basicsr.metrics import calculate_psnr, calculate_ssim
-    from basicsr.utils.matlab_functions import imresize
     cfg = TASKS[task]
     gt_dir = osp.join(data_root, task, 'val', 'gt')
     lq_dir = osp.join(data_root, task, 'val', 'lq')
@@ -92,7 +94,6 @@ def main(argv=None):
         sys.exit('demo: run it from the project root (the folder with options/ and datasets/).')
     tasks = list(TASKS) if args.task == 'all' else [args.task]
 
-    from mclir_basicsr.data.demo_data import build_demo_data
     print('Demo data (scikit-image photos -> image folders + lmdb):')
     build_demo_data(root=args.data_root, tasks=tuple(tasks))
 
