@@ -48,6 +48,7 @@ setup(
             'mclir-demo=mclir_basicsr.demo:main',
             'mclir-make-lmdb=mclir_basicsr.data.lmdb_tools:main',
             'mclir-demo-data=mclir_basicsr.data.demo_data:main',
+            'mclir-probe-degradation=mclir_basicsr.probe:main',
         ]
     },
     license='Apache-2.0',

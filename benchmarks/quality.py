@@ -146,7 +146,8 @@ def run_training(opt, workdir, threads):
         with open(log_path) as f:
             tail = ''.join(f.readlines()[-25:])
         raise RuntimeError(f'training {name} failed (exit {proc.returncode}); log {log_path}:\n{tail}')
-    return took, read_curve(osp.join(workdir, 'tb_logger', name), opt['datasets']['val']['name'])
+    val = opt['datasets'].get('val')  # option files with several validation sets read their own curves
+    return took, read_curve(osp.join(workdir, 'tb_logger', name), val['name']) if val else {}
 
 
 def read_curve(tb_dir, dataset):

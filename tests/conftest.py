@@ -89,6 +89,15 @@ def tiny_data(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope='session')
+def aio_data(tmp_path_factory):
+    """The all-in-one demo data (5 kinds, 40 training images each, 128 px), built once per session."""
+    from mclir_basicsr.data.demo_data import build_demo_data
+    root = tmp_path_factory.mktemp('aio')
+    build_demo_data(root=str(root), tasks=('all_in_one', ), quiet=True)
+    return root / 'all_in_one'
+
+
 def run_module(module, args, cwd, timeout=600, env_extra=None):
     """Run ``python -m module args`` in ``cwd``; returns CompletedProcess (text)."""
     env = dict(os.environ)

@@ -4,7 +4,8 @@ test hooks; this wrapper monkeypatches from the outside, then calls the entry po
     python -m tests.instrumented [--kill-at-iter N] [--kill-in-save NAME] [--kill-in-test K] [--kill-at-startup]
                                  [--report FILE] [--digests DIR] -- <mclir-train arguments>
 
-* ``--kill-at-iter N``: SIGKILL when the training step of iteration N starts.
+* ``--kill-at-iter N``: SIGKILL when iteration N starts (any model class: at its learning-rate update, right before
+  the step).
 * ``--kill-in-save NAME``: SIGKILL half-way through writing the file NAME (``8.state``, ``net_g_6.pth``), after half
   of its bytes reached the disk (a torn write).
 * ``--kill-in-test K``: SIGKILL in the K-th ``model.test()`` call (inside validation).
@@ -12,7 +13,7 @@ test hooks; this wrapper monkeypatches from the outside, then calls the entry po
 * ``--report FILE``: after a resume, write ``{"state": path, "iter": n, "digests": [hex per copy]}`` to
   ``FILE.rank<r>.json``.
 * ``--digests DIR``: after every training step, append ``{"iter", "net_g", "copies"}`` (SHA-256 hex of the
-  tensors) to ``DIR/rank<r>.jsonl``.
+  tensors; also ``"net_dc"`` for DCPT models, ``copies`` empty without history) to ``DIR/rank<r>.jsonl``.
 """
 import argparse
 import io
@@ -24,11 +25,17 @@ import sys
 import mclir_basicsr  # noqa: F401  (before basicsr)
 import basicsr.train as basicsr_train
 import torch
+from basicsr.models.base_model import BaseModel
 from basicsr.models.sr_model import SRModel
 
 from mclir_basicsr import train as mclir_train
 from mclir_basicsr.dist import tensor_digest
+from mclir_basicsr.models.checkpoints import AtomicCheckpoints
+from mclir_basicsr.models.dcpt_model import DCPTModel
+from mclir_basicsr.models.dcpt_transfer_model import DCPTTransferModel
 from mclir_basicsr.models.mclir_model import MCLIRModel
+
+STEPPING = (MCLIRModel, DCPTModel, DCPTTransferModel)  # classes of ours that define a training step
 
 
 def _die():
@@ -44,13 +51,13 @@ def _wrap(owner, name, make):
 
 
 def kill_at_iter(n):
-    def make(step):
-        def wrapped(self, current_iter):
+    def make(update_lr):
+        def wrapped(self, current_iter, *args, **kwargs):
             if current_iter == n:
                 _die()
-            return step(self, current_iter)
+            return update_lr(self, current_iter, *args, **kwargs)
         return wrapped
-    _wrap(MCLIRModel, 'optimize_parameters', make)
+    _wrap(BaseModel, 'update_learning_rate', make)
 
 
 def kill_in_save(name):
@@ -95,9 +102,10 @@ def report_resume(path):
             resume(self, state)
             with open(f'{path}.rank{_rank()}.json', 'w') as f:
                 json.dump({'state': self.opt['path'].get('resume_state'), 'iter': state['iter'],
-                           'digests': [d.hex() for d in self.history.digests()]}, f)
+                           'digests': [d.hex() for d in self.history.digests()] if hasattr(self, 'history') else []},
+                          f)
         return wrapped
-    _wrap(MCLIRModel, 'resume_training', make)
+    _wrap(AtomicCheckpoints, 'resume_training', make)  # every model class of ours
 
 
 def record_digests(folder):
@@ -107,11 +115,14 @@ def record_digests(folder):
         def wrapped(self, current_iter):
             step(self, current_iter)
             with open(os.path.join(folder, f'rank{_rank()}.jsonl'), 'a') as f:
-                net_g = tensor_digest(self.net_g.state_dict().values()).hex()
-                copies = [d.hex() for d in self.history.digests()]
-                f.write(json.dumps({'iter': current_iter, 'net_g': net_g, 'copies': copies}) + '\n')
+                line = {'iter': current_iter, 'net_g': tensor_digest(self.net_g.state_dict().values()).hex(),
+                        'copies': [d.hex() for d in self.history.digests()] if hasattr(self, 'history') else []}
+                if hasattr(self, 'net_dc'):
+                    line['net_dc'] = tensor_digest(self.net_dc.state_dict().values()).hex()
+                f.write(json.dumps(line) + '\n')
         return wrapped
-    _wrap(MCLIRModel, 'optimize_parameters', make)
+    for cls in STEPPING:
+        _wrap(cls, 'optimize_parameters', make)
 
 
 def main(argv):

@@ -5,16 +5,8 @@ import os.path as osp
 import pytest
 import yaml
 
-from mclir_basicsr.data.demo_data import build_demo_data
 from tests.conftest import ROOT
 from tests.test_reliability import _equal_files, _equal_states, _report, instrumented, run_module
-
-
-@pytest.fixture(scope='module')
-def aio_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp('aio')
-    build_demo_data(root=str(root), tasks=('all_in_one', ), quiet=True)
-    return root / 'all_in_one'
 
 
 def _options(path, data, total_iter):

@@ -5,34 +5,30 @@ Any BasicSR model class whose training step is SRModel's (SwinIRModel, HAT-style
 (``model_type: MCLIRSwinIRModel``) or with ``model_type: MCLIRModel`` and ``base_model_type: <YourModel>``.
 """
 import contextlib
-import os
 import torch
 from basicsr.archs import build_network
 from basicsr.losses import build_loss
 from basicsr.models.sr_model import SRModel
 from basicsr.models.swinir_model import SwinIRModel
 from basicsr.utils import get_root_logger
-from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from collections import OrderedDict
 
-from ..dist import world_size
-from ..history import HistoryBank, bare_module
+from ..history import HistoryBank
 from ..losses.shared_vgg import share_vgg_features
 from ..options import OptionError, check_no_hard_coded_cuda, registered_name
 from ..precision import StepPrecision
-from ..rng_state import capture_rng_state, restore_rng_state
 from ..step_guard import StepGuard, TrainingDiverged  # noqa: F401  (TrainingDiverged: part of this module's API)
 from ..train_options import (OUR_TOP_KEYS, OUR_TRAIN_KEYS, check_mclir_train_options, parse_amp, parse_compile,
                              parse_grad_clip, parse_guard, parse_history)
-from ..utils import atomic_torch_save
+from .checkpoints import AtomicCheckpoints
 
 FRESH_SEED_OFFSET = 7919  # copies' fresh initialisations use manual_seed + offset + index, on a forked RNG
 STATE_FORMAT = 3  # 3: history copies as torch's state dict of the HistoryBank; 2: a list of per-copy dicts
 
 
 @MODEL_REGISTRY.register()
-class MCLIRModel(SRModel):
+class MCLIRModel(AtomicCheckpoints, SRModel):
     """SRModel trained with the Self-Prior guided Negative loss against frozen history copies of ``net_g``.
 
     Adds to SRModel (whose behaviour is otherwise unchanged: pixel_opt, perceptual_opt, ema_decay, validation,
@@ -48,6 +44,7 @@ class MCLIRModel(SRModel):
     """
 
     plugin_option_keys = {'train': OUR_TRAIN_KEYS, 'top': OUR_TOP_KEYS}  # read by options.check_options
+    state_key = 'mclir'  # the training state's entry (AtomicCheckpoints)
 
     @classmethod
     def resolve_model_class(cls, opt):
@@ -188,48 +185,23 @@ class MCLIRModel(SRModel):
     def load_training_extras(self, extras):
         """Restore :meth:`training_extras` on resume."""
 
-    @master_only
-    def save_network(self, net, net_label, current_iter, param_key='params'):
-        """BasicSR's save_network, written atomically (a crash never leaves a half-written file)."""
-        label = 'latest' if current_iter == -1 else current_iter
-        nets = net if isinstance(net, list) else [net]
-        keys = param_key if isinstance(param_key, list) else [param_key]
-        assert len(nets) == len(keys), 'The lengths of net and param_key should be the same.'
-        save_dict = {key: OrderedDict((k, v.cpu()) for k, v in bare_module(n).state_dict().items())
-                     for n, key in zip(nets, keys)}
-        atomic_torch_save(save_dict, os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
-
-    @master_only
-    def save_training_state(self, epoch, current_iter):
-        """BasicSR's training state plus ``mclir``: the history copies and the step's own state. Atomic."""
-        if current_iter == -1:
-            return
-        state = {
-            'epoch': epoch,
-            'iter': current_iter,
-            'optimizers': [o.state_dict() for o in self.optimizers],
-            'schedulers': [s.state_dict() for s in self.schedulers],
-            'mclir': {
-                'format': STATE_FORMAT,
-                'history': self.history.training_state(),
-                'rng': capture_rng_state(),
-                'bad_steps': self.guard.bad_steps,
-                'amp': self.precision.state_dict(),
-                'extras': self.training_extras(),
-            },
+    def plugin_training_state(self):
+        """The ``mclir`` entry of a training state: the history copies and the step's own state."""
+        return {
+            'format': STATE_FORMAT,
+            'history': self.history.training_state(),
+            'bad_steps': self.guard.bad_steps,
+            'amp': self.precision.state_dict(),
+            'extras': self.training_extras(),
         }
-        path = os.path.join(self.opt['path']['training_states'], f'{current_iter}.state')
-        atomic_torch_save(state, path)
+
+    def training_state_saved(self, path):
         self.guard.last_saved = path
 
-    def resume_training(self, resume_state):
-        super().resume_training(resume_state)
-        source = self.opt['path'].get('resume_state') or 'resume state'
-        logger = get_root_logger()
-        mclir = resume_state.get('mclir')
+    def load_plugin_training_state(self, mclir, source):
         if mclir is None:
-            logger.warning(f'{source} holds no history copies (a plain BasicSR state?): the copies start from the '
-                           f'resumed network_g instead.')
+            get_root_logger().warning(f'{source} holds no history copies (a plain BasicSR state?): the copies start '
+                                      f'from the resumed network_g instead.')
             return
         self.history.load_training_state(_history_tensors(mclir, source), source=source)
         self.guard.bad_steps = int(mclir.get('bad_steps', 0))
@@ -237,11 +209,9 @@ class MCLIRModel(SRModel):
         self.precision.load_state_dict(mclir.get('amp'), source=source)
         self.load_training_extras(mclir.get('extras') or {})
         ranks = self.history.verify_across_ranks(f'history copies restored from {source}')
-        if world_size() == 1:
-            restore_rng_state(mclir['rng'])  # the uninterrupted run's random stream continues exactly
         digest = ''.join(d.hex()[:8] for d in self.history.digests())
-        logger.info(f'Restored {len(self.history)} history copies from {source} (digest {digest}'
-                    + (f', identical on {ranks} ranks).' if ranks > 1 else ').'))
+        get_root_logger().info(f'Restored {len(self.history)} history copies from {source} (digest {digest}'
+                               + (f', identical on {ranks} ranks).' if ranks > 1 else ').'))
 
 
 def _history_tensors(mclir, source):

@@ -71,6 +71,11 @@ FIXES = (
         'the resumed epoch must skip the batches trained on before the state was saved',
         'tests/test_reliability.py::test_sigkill_then_auto_resume_equals_uninterrupted_run',
         resume.fast_forward_after_create),
+    Fix('loader_keeps_global_rng', 'basicsr.train:build_dataloader',
+        'each epoch\'s loader iterator draws from torch\'s global generator, so a resumed run (one iterator more, '
+        'right after the restore) continues another random stream: dropout/drop-path differ after resume',
+        'tests/test_dcpt_e2e.py::test_dcpt_sigkill_then_auto_resume_equals_uninterrupted_run',
+        resume.loader_with_own_generator),
     Fix('check_train_options', 'basicsr.train:parse_options',
         'options are read with silent defaults (a typo turns a feature off), bad data fails mid-run after the '
         'experiment folder was renamed; prefetch_mode cuda crashes without GPU and cpu with 0 workers hangs',

@@ -99,3 +99,19 @@ def fast_forward_after_create(create):
         return result
 
     return create_then_fast_forward
+
+
+def loader_with_own_generator(build_dataloader):
+    """Wrap ``build_dataloader``: a training loader draws the base seed of every epoch's iterator from a generator of
+    its own (seeded by ``manual_seed`` and rank), not from torch's global one. Otherwise the iterator a resumed run
+    creates right after restoring the random states takes one draw the uninterrupted run never took there, and every
+    random torch operation of training after it (dropout, drop-path) differs."""
+
+    def build(dataset, dataset_opt, num_gpu=1, dist=False, sampler=None, seed=None):
+        loader = build_dataloader(dataset, dataset_opt, num_gpu, dist, sampler, seed)
+        if dataset_opt.get('phase') == 'train':
+            rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+            loader.generator = torch.Generator().manual_seed((seed or 0) * 1000 + rank)
+        return loader
+
+    return build

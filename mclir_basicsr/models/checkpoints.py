@@ -1,0 +1,69 @@
+"""Checkpoints every model class of this plugin writes: atomic files and training states that resume bit for bit."""
+import os
+from basicsr.utils.dist_util import master_only
+from collections import OrderedDict
+
+from ..dist import world_size
+from ..history import bare_module
+from ..rng_state import capture_rng_state, restore_rng_state
+from ..utils import atomic_torch_save
+
+
+class AtomicCheckpoints:
+    """Mixin placed before a BasicSR model class (``class M(AtomicCheckpoints, SRModel)``).
+
+    * ``save_network``: BasicSR's, written atomically (a crash never leaves a half-written file), wrapper prefixes
+      removed;
+    * ``save_training_state``: BasicSR's entries (epoch, iter, optimizers, schedulers) plus ``state[state_key]``:
+      :meth:`plugin_training_state` and the random-number states (``rng``), so a resumed run continues the same
+      random stream; atomic;
+    * ``resume_training``: BasicSR's, then :meth:`load_plugin_training_state` and the random-number states
+      (single process; under DDP each rank keeps the stream BasicSR seeded).
+    """
+
+    state_key = 'plugin'  # the training-state entry of the class (MCLIRModel: 'mclir')
+
+    def plugin_training_state(self):
+        """The class's own values in the training state (plain values and tensors)."""
+        return {}
+
+    def load_plugin_training_state(self, entry, source):
+        """Restore :meth:`plugin_training_state` from ``entry`` (None for a state without one) read from
+        ``source``."""
+
+    @master_only
+    def save_network(self, net, net_label, current_iter, param_key='params'):
+        label = 'latest' if current_iter == -1 else current_iter
+        nets = net if isinstance(net, list) else [net]
+        keys = param_key if isinstance(param_key, list) else [param_key]
+        assert len(nets) == len(keys), 'The lengths of net and param_key should be the same.'
+        save_dict = {key: OrderedDict((k, v.cpu()) for k, v in bare_module(n).state_dict().items())
+                     for n, key in zip(nets, keys)}
+        atomic_torch_save(save_dict, os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
+
+    @master_only
+    def save_training_state(self, epoch, current_iter):
+        if current_iter == -1:
+            return
+        entry = dict(self.plugin_training_state(), rng=capture_rng_state())
+        state = {
+            'epoch': epoch,
+            'iter': current_iter,
+            'optimizers': [o.state_dict() for o in self.optimizers],
+            'schedulers': [s.state_dict() for s in self.schedulers],
+            self.state_key: entry,
+        }
+        path = os.path.join(self.opt['path']['training_states'], f'{current_iter}.state')
+        atomic_torch_save(state, path)
+        self.training_state_saved(path)
+
+    def training_state_saved(self, path):
+        """Called after a training state was written to ``path``."""
+
+    def resume_training(self, resume_state):
+        super().resume_training(resume_state)
+        source = self.opt['path'].get('resume_state') or 'resume state'
+        entry = resume_state.get(self.state_key)
+        self.load_plugin_training_state(entry, source)
+        if entry is not None and world_size() == 1:
+            restore_rng_state(entry['rng'])  # the uninterrupted run's random stream continues exactly

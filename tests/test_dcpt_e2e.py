@@ -1,0 +1,110 @@
+"""DCPT end to end, in subprocesses on the all-in-one demo data: kill -9 then --auto_resume equals the uninterrupted
+run bit for bit (both networks, both optimizers, both schedulers); DDP on 2 CPU processes keeps net_g and net_dc
+identical on both ranks; ``mclir-probe-degradation`` reports k-NN accuracy and refuses bad input clearly."""
+import json
+import os
+import os.path as osp
+
+import pytest
+import torch
+import yaml
+
+from tests.conftest import ROOT, run_module
+from tests.test_reliability import _rank_lines, _report, _torchrun, instrumented
+
+DEMO = osp.join(ROOT, 'options', 'train', 'dcpt', 'demo', 'train_DCPT_NAFNet_AIO3_demo.yml')
+
+
+def _options(path, data, total_iter, with_val=False):
+    with open(DEMO) as f:
+        opt = yaml.safe_load(f)
+    opt.update(name='dcpt', num_gpu=0)
+    train = opt['datasets']['train']
+    train.update(gt_size=32, batch_size_per_gpu=3)
+    for ds in opt['datasets'].values():
+        for task in ds['tasks']:
+            key = 'dataroot_gt' if task['kind'] == 'denoise' else 'dataroot'
+            task[key] = str(data / ('train' if ds is train else 'val') / task['kind'])
+    if not with_val:
+        opt['datasets'] = {'train': train}
+        del opt['val']
+    opt['train'].update(total_iter=total_iter)
+    opt['logger'].update(save_checkpoint_freq=4, print_freq=1, use_tb_logger=False)
+    with open(path, 'w') as f:
+        yaml.safe_dump(opt, f)
+
+
+def _tensors(path):
+    """Every tensor of a torch file, by a flat key path (nested dicts and lists walked)."""
+    out = {}
+
+    def walk(prefix, value):
+        if torch.is_tensor(value):
+            out[prefix] = value
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(f'{prefix}.{k}', v)
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                walk(f'{prefix}.{i}', v)
+    walk('', torch.load(path, weights_only=True, map_location='cpu'))
+    return out
+
+
+def _assert_same_file(a, b):
+    ta, tb = _tensors(a), _tensors(b)
+    assert ta.keys() == tb.keys() and ta
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), (a, k)
+
+
+@pytest.mark.e2e
+def test_dcpt_sigkill_then_auto_resume_equals_uninterrupted_run(tmp_path, aio_data):
+    straight, killed = tmp_path / 'straight', tmp_path / 'killed'
+    for root in (straight, killed):
+        root.mkdir()
+        _options(root / 'train.yml', aio_data, 8)
+    res = run_module('mclir_basicsr.train', ['-opt', 'train.yml'], cwd=straight)
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = instrumented(['--kill-at-iter', '6', '--', '-opt', 'train.yml'], cwd=killed)
+    assert res.returncode == -9, res.stderr[-3000:]
+    res = instrumented(['--report', 'resume', '--', '-opt', 'train.yml', '--auto_resume'], cwd=killed)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert _report(killed / 'resume')['iter'] == 4
+    run = osp.join('experiments', 'dcpt')
+    for name in ('models/net_g_8.pth', 'models/net_dc_8.pth', 'training_states/8.state'):
+        _assert_same_file(straight / run / name, killed / run / name)
+    state = torch.load(straight / run / 'training_states' / '8.state', weights_only=True)
+    assert len(state['optimizers']) == 2 and len(state['schedulers']) == 2
+
+
+@pytest.mark.e2e
+def test_dcpt_ddp_two_cpu_processes_stay_identical(tmp_path, aio_data):
+    """torchrun, 2 CPU processes (gloo), with validation on rank 0: after every step net_g and net_dc are
+    bit-identical on both ranks (two forward passes of the DDP-wrapped net_g per backward)."""
+    _options(tmp_path / 'train.yml', aio_data, 4, with_val=True)
+    port = 29500 + (os.getpid() + 300) % 1000
+    res = _torchrun(tmp_path, ['--digests', 'run', '--', '-opt', 'train.yml', '--launcher', 'pytorch'], port)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    ranks = [_rank_lines(tmp_path / 'run', r) for r in (0, 1)]
+    assert [line['iter'] for line in ranks[0]] == [1, 2, 3, 4] and ranks[0] == ranks[1]
+    assert len({line['net_dc'] for line in ranks[0]}) == 4  # the classifier trains
+    log = next((tmp_path / 'experiments' / 'dcpt').glob('train_*.log')).read_text()
+    assert 'Degradation classification on derain' in log and '# accuracy:' in log
+
+
+@pytest.mark.e2e
+def test_probe_reports_knn_accuracy_and_refuses_bad_input(tmp_path, aio_data):
+    _options(tmp_path / 'train.yml', aio_data, 4)
+    res = run_module('mclir_basicsr.probe', ['-opt', 'train.yml', '--crop', '64', '--splits', '2', '--json',
+                                             'probe.json'], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads((tmp_path / 'probe.json').read_text())
+    assert report['classes'] == ['denoise', 'derain', 'dehaze'] and report['samples'] == 120
+    assert report['hooked'] == ['decoders.0', 'decoders.1', 'decoders.2'] and report['chance'] == pytest.approx(100 / 3)
+    assert report['accuracy']['mean'] > report['chance']  # random features already tell these apart
+    assert 'overall accuracy' in res.stdout
+    res = run_module('mclir_basicsr.probe', ['-opt', 'train.yml', '--dataset', 'val'], cwd=tmp_path)
+    assert res.returncode == 1 and 'datasets.val of train.yml must be an AllInOneDataset block' in res.stderr
+    res = run_module('mclir_basicsr.probe', ['-opt', 'train.yml', '--checkpoint', 'missing.pth'], cwd=tmp_path)
+    assert res.returncode == 1 and '--checkpoint missing.pth: no such file' in res.stderr
