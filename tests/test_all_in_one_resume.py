@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.test_reliability import _equal_files, _equal_states, _report, instrumented, run_module
+from tests.test_reliability import _equal_files, _equal_states, run_straight_then_kill_and_resume
 
 
 def _options(path, data, total_iter):
@@ -32,13 +32,7 @@ def test_all_in_one_sigkill_then_auto_resume_equals_uninterrupted_run(tmp_path, 
     for root in (straight, killed):
         root.mkdir()
         _options(root / 'train.yml', aio_data, 8)
-    res = run_module('mclir_basicsr.train', ['-opt', 'train.yml'], cwd=straight)
-    assert res.returncode == 0, res.stderr[-3000:]
-    res = instrumented(['--kill-at-iter', '6', '--', '-opt', 'train.yml'], cwd=killed)
-    assert res.returncode == -9, res.stderr[-3000:]
-    res = instrumented(['--report', 'resume', '--', '-opt', 'train.yml', '--auto_resume'], cwd=killed)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert _report(killed / 'resume')['iter'] == 4
+    assert run_straight_then_kill_and_resume(straight, killed, ['--kill-at-iter', '6'])['iter'] == 4
     run = osp.join('experiments', 'aio')
     _equal_files(straight / run / 'models' / 'net_g_8.pth', killed / run / 'models' / 'net_g_8.pth')
     _equal_states(straight / run / 'training_states' / '8.state', killed / run / 'training_states' / '8.state')

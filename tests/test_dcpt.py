@@ -261,3 +261,25 @@ def test_dcpt_pretraining_then_spn_fine_tuning_compose(tmp_path):
     model.feed_data({'lq': batch['lq'], 'gt': batch['gt']})
     model.optimize_parameters(1)
     assert 'l_spn' in model.log_dict
+
+
+# ---------------------------------------------------------------- probe
+def test_knn_probe_splits_per_class_and_votes_by_cosine_neighbours():
+    from mclir_basicsr.probe_features import knn_predict, knn_report, stratified_split
+    labels = torch.tensor([0] * 6 + [1] * 6 + [2] * 3)
+    train, test = stratified_split(labels, 0.33, seed=0)
+    assert sorted(train.tolist() + test.tolist()) == list(range(15))
+    assert [int((labels[test] == c).sum()) for c in range(3)] == [2, 2, 1]
+    train_x = F.normalize(torch.tensor([[1., 0.], [0.9, 0.1], [0., 1.], [0.1, 0.9], [0.8, 0.2]]), dim=1)
+    train_y = torch.tensor([0, 0, 1, 1, 1])
+    test_x = F.normalize(torch.tensor([[1., 0.05], [0.05, 1.]]), dim=1)
+    assert knn_predict(train_x, train_y, test_x, k=1).tolist() == [0, 1]
+    assert knn_predict(train_x, train_y, test_x, k=5).tolist() == [1, 1]  # majority of all five
+    assert knn_predict(train_x, train_y, test_x[:1], k=4).tolist() == [0]  # 2-2 tie: the nearest's class
+    clusters = F.normalize(torch.eye(3)[labels] + 0.01 * torch.randn(15, 3, generator=torch.Generator()
+                                                                        .manual_seed(0)), dim=1)
+    report = knn_report(clusters, labels, ['a', 'b', 'c'], k=3, splits=3)
+    assert report['accuracy']['mean'] == 100. and report['chance'] == pytest.approx(100 / 3)
+    shuffled = knn_report(clusters, labels[torch.randperm(15, generator=torch.Generator().manual_seed(1))],
+                          ['a', 'b', 'c'], k=3, splits=3)
+    assert shuffled['accuracy']['mean'] < 100.

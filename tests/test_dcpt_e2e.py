@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from tests.conftest import ROOT, run_module
-from tests.test_reliability import _rank_lines, _report, _torchrun, instrumented
+from tests.test_reliability import _rank_lines, _torchrun, run_straight_then_kill_and_resume
 
 DEMO = osp.join(ROOT, 'options', 'train', 'dcpt', 'demo', 'train_DCPT_NAFNet_AIO3_demo.yml')
 
@@ -64,13 +64,7 @@ def test_dcpt_sigkill_then_auto_resume_equals_uninterrupted_run(tmp_path, aio_da
     for root in (straight, killed):
         root.mkdir()
         _options(root / 'train.yml', aio_data, 8)
-    res = run_module('mclir_basicsr.train', ['-opt', 'train.yml'], cwd=straight)
-    assert res.returncode == 0, res.stderr[-3000:]
-    res = instrumented(['--kill-at-iter', '6', '--', '-opt', 'train.yml'], cwd=killed)
-    assert res.returncode == -9, res.stderr[-3000:]
-    res = instrumented(['--report', 'resume', '--', '-opt', 'train.yml', '--auto_resume'], cwd=killed)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert _report(killed / 'resume')['iter'] == 4
+    assert run_straight_then_kill_and_resume(straight, killed, ['--kill-at-iter', '6'])['iter'] == 4
     run = osp.join('experiments', 'dcpt')
     for name in ('models/net_g_8.pth', 'models/net_dc_8.pth', 'training_states/8.state'):
         _assert_same_file(straight / run / name, killed / run / name)

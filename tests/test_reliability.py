@@ -68,13 +68,20 @@ def _straight_and_killed(tmp_path, tiny_data, kill_args, total_iter, extra):
     for root in (straight, killed):
         root.mkdir()
         write_options(root / 'train.yml', tiny_data, name='run', total_iter=total_iter, extra=extra)
+    report = run_straight_then_kill_and_resume(straight, killed, kill_args)
+    return straight / 'experiments' / 'run', killed / 'experiments' / 'run', report
+
+
+def run_straight_then_kill_and_resume(straight, killed, kill_args):
+    """``train.yml`` trained straight in ``straight``; in ``killed``: killed (``kill_args``), then --auto_resume.
+    Returns what the resume restored (``--report``)."""
     res = run_module('mclir_basicsr.train', ['-opt', 'train.yml'], cwd=straight)
     assert res.returncode == 0, res.stderr[-3000:]
     res = instrumented(kill_args + ['--', '-opt', 'train.yml'], cwd=killed)
     assert res.returncode == -signal.SIGKILL, res.stderr[-3000:]
     res = instrumented(['--report', 'resume', '--', '-opt', 'train.yml', '--auto_resume'], cwd=killed)
     assert res.returncode == 0, res.stderr[-3000:]
-    return straight / 'experiments' / 'run', killed / 'experiments' / 'run', _report(killed / 'resume')
+    return _report(killed / 'resume')
 
 
 @pytest.mark.e2e

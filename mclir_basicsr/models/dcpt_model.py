@@ -18,12 +18,12 @@ from basicsr.losses import build_loss
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
-from collections import OrderedDict
 
 from ..dcpt_options import DCPT_TOP_KEYS, DCPT_TRAIN_KEYS, DEFAULT_NUM_CLASSES, check_dcpt_options, task_names
 from ..feature_hooks import FeatureHooks
 from ..options import OptionError
 from .checkpoints import AtomicCheckpoints
+from .gt_losses import reconstruction_losses
 
 STATE_FORMAT = 1
 
@@ -103,15 +103,7 @@ class DCPTModel(AtomicCheckpoints, SRModel):
         return self.net_dc(features)
 
     def reconstruction_losses(self, output):
-        losses = OrderedDict()
-        if self.cri_pix:
-            losses['l_pix'] = self.cri_pix(output, self.gt)
-        if self.cri_perceptual:
-            l_percep, l_style = self.cri_perceptual(output, self.gt)
-            for name, value in (('l_percep', l_percep), ('l_style', l_style)):
-                if value is not None:
-                    losses[name] = value
-        return losses
+        return reconstruction_losses(self, output)
 
     def save(self, epoch, current_iter):
         self.save_network(self.net_dc, 'net_dc', current_iter)  # networks before the state that names them

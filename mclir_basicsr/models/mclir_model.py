@@ -12,7 +12,6 @@ from basicsr.models.sr_model import SRModel
 from basicsr.models.swinir_model import SwinIRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
-from collections import OrderedDict
 
 from ..history import HistoryBank
 from ..losses.shared_vgg import share_vgg_features
@@ -22,6 +21,7 @@ from ..step_guard import StepGuard, TrainingDiverged  # noqa: F401  (TrainingDiv
 from ..train_options import (OUR_TOP_KEYS, OUR_TRAIN_KEYS, check_mclir_train_options, parse_amp, parse_compile,
                              parse_grad_clip, parse_guard, parse_history)
 from .checkpoints import AtomicCheckpoints
+from .gt_losses import reconstruction_losses
 
 FRESH_SEED_OFFSET = 7919  # copies' fresh initialisations use manual_seed + offset + index, on a forked RNG
 STATE_FORMAT = 3  # 3: history copies as torch's state dict of the HistoryBank; 2: a list of per-copy dicts
@@ -99,16 +99,7 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
 
     def reconstruction_losses(self, output):
         """SRModel's losses against GT: ``l_pix``, ``l_percep``, ``l_style`` (those configured)."""
-        losses = OrderedDict()
-        if self.cri_pix:
-            losses['l_pix'] = self.cri_pix(output, self.gt)
-        if self.cri_perceptual:
-            l_percep, l_style = self.cri_perceptual(output, self.gt)
-            if l_percep is not None:
-                losses['l_percep'] = l_percep
-            if l_style is not None:
-                losses['l_style'] = l_style
-        return losses
+        return reconstruction_losses(self, output)
 
     def refresh_history(self, current_iter):
         """After a good optimiser step: refresh the copies due at ``current_iter`` (their periods)."""
