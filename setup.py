@@ -49,6 +49,7 @@ setup(
             'mclir-make-lmdb=mclir_basicsr.data.lmdb_tools:main',
             'mclir-demo-data=mclir_basicsr.data.demo_data:main',
             'mclir-probe-degradation=mclir_basicsr.probe:main',
+            'mclir-fetch-vgg=mclir_basicsr.fetch_vgg:main',
         ]
     },
     license='Apache-2.0',

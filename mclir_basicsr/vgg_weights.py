@@ -7,6 +7,8 @@ its file (or ``'random'``) while it builds its extractor.
 """
 import contextlib
 import contextvars
+import json
+import logging
 import os
 import os.path as osp
 import torch
@@ -120,6 +122,7 @@ def build_torchvision_vgg_features(vgg_type, weights_path=None):
     """
     features = vgg_feature_layers(vgg_type)
     if weights_path is not None:
+        logging.getLogger('basicsr').info(f'{vgg_type} features: {weights_path} ({describe_provenance(weights_path)}).')
         try:
             state = torch.load(weights_path, map_location='cpu', weights_only=True)
         except Exception as err:
@@ -127,6 +130,16 @@ def build_torchvision_vgg_features(vgg_type, weights_path=None):
                              f'{vgg_type} state dict (e.g. {torchvision_vgg_filename(vgg_type)}).') from err
         features.load_state_dict(read_vgg_features_state(state, vgg_type, f'VGG weights file {weights_path}'))
     return features
+
+
+def describe_provenance(weights_path):
+    """Where a weights file came from, from ``<file>.provenance.json`` beside it (``mclir-fetch-vgg`` writes one)."""
+    try:
+        with open(f'{weights_path}.provenance.json') as f:
+            info = json.load(f)
+        return f'from {info.get("source")}, written {info.get("date")}, sha256 {str(info.get("sha256"))[:16]}...'
+    except (OSError, ValueError):
+        return 'no provenance file beside it'
 
 
 class VGGFeaturesOnly(nn.Module):

@@ -11,14 +11,15 @@ PKG = osp.join(ROOT, 'mclir_basicsr')
 
 # Layer of each module (dotted name under mclir_basicsr; 'x.' means the package x): imports go to lower layers.
 LAYERS = [
-    (5, ('train', 'test', 'demo', 'cli', 'probe')),                       # entry points
+    (5, ('train', 'test', 'demo', 'cli', 'probe', 'fetch_vgg')),                       # entry points
     (4, ('runtime.',)),                                          # the BasicSR 1.4.2 fixes
     (3, ('preflight.',)),                                        # input checks the runtime runs after parsing
     (3, ('models.',)),                                           # model classes
     (2, ('history', 'losses.', 'train_options', 'precision', 'step_guard', 'optimizers', 'lr_schedulers', 'data.',
          'archs.', 'feature_hooks', 'dcpt_options', 'probe_features')),
     (1, ('options',)),                                           # option validation
-    (0, ('shims', 'utils', 'dist', 'rng_state', 'experiment_files', 'vgg_weights', 'version')),  # leaf helpers
+    (0, ('shims', 'utils', 'dist', 'rng_state', 'experiment_files', 'vgg_weights', 'vgg_convert',
+         'version')),  # leaf helpers
 ]
 
 

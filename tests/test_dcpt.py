@@ -276,8 +276,8 @@ def test_knn_probe_splits_per_class_and_votes_by_cosine_neighbours():
     assert knn_predict(train_x, train_y, test_x, k=1).tolist() == [0, 1]
     assert knn_predict(train_x, train_y, test_x, k=5).tolist() == [1, 1]  # majority of all five
     assert knn_predict(train_x, train_y, test_x[:1], k=4).tolist() == [0]  # 2-2 tie: the nearest's class
-    clusters = F.normalize(torch.eye(3)[labels] + 0.01 * torch.randn(15, 3, generator=torch.Generator()
-                                                                        .manual_seed(0)), dim=1)
+    noise = 0.01 * torch.randn(15, 3, generator=torch.Generator().manual_seed(0))
+    clusters = F.normalize(torch.eye(3)[labels] + noise, dim=1)
     report = knn_report(clusters, labels, ['a', 'b', 'c'], k=3, splits=3)
     assert report['accuracy']['mean'] == 100. and report['chance'] == pytest.approx(100 / 3)
     shuffled = knn_report(clusters, labels[torch.randperm(15, generator=torch.Generator().manual_seed(1))],
