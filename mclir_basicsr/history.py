@@ -14,7 +14,7 @@ from basicsr.utils import get_root_logger
 from torch import nn
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
-from .dist import check_same_on_all_ranks, tensor_digest, world_size
+from .dist import check_same_on_all_ranks, mean_across_ranks, tensor_digest, world_size
 
 NEGATIVE_MODES = ('all', 'round_robin')
 
@@ -43,7 +43,7 @@ class HistoryCopy(nn.Module):
 
     Args:
         net (nn.Module): the network being trained (bare, unwrapped); the copy follows its tensors.
-        period (int): refresh every ``period`` iterations.
+        period (int | None): refresh every ``period`` iterations (None: only when asked, e.g. adaptively).
         decay (float): in [0, 1); share of the old copy kept at each refresh.
         init_decay (float): in [0, 1]; the copy starts as ``init_decay*fresh + (1-init_decay)*net``.
         fresh (nn.Module | None): a freshly initialised network of the same architecture (needed when
@@ -52,7 +52,7 @@ class HistoryCopy(nn.Module):
 
     def __init__(self, net, period, decay, init_decay=0.0, fresh=None):
         super().__init__()
-        self.period = int(period)
+        self.period = None if period is None else int(period)
         self.decay = float(decay)
         self.module = copy.deepcopy(net).requires_grad_(False).eval()
         self._followed = (net, )  # a tuple, so that the trained network is not registered as a submodule
@@ -142,7 +142,7 @@ class HistoryBank(nn.Module):
         The schedule depends on ``current_iter`` only, so every rank refreshes the same copies; under DDP the
         refreshed copies are then checked to be identical on all ranks (one small all-gather per refresh).
         """
-        due = [i for i, c in enumerate(self.copies) if current_iter % c.period == 0]
+        due = [i for i, c in enumerate(self.copies) if c.period is not None and current_iter % c.period == 0]
         for i in due:
             self.copies[i].refresh()
         if due:
@@ -178,3 +178,28 @@ class HistoryBank(nn.Module):
         except RuntimeError as err:
             raise ValueError(f'{source}: the history copies do not fit network_g: '
                              f'{str(err).splitlines()[0]}') from err
+
+
+class AdaptiveRefresh:
+    """The MCLIR authors' adaptive trigger: after a step whose residual spread ``mean_batch std(2 (output - gt))``
+    over (C, H, W), averaged over ranks, exceeds ``threshold``, copy ``count % N`` is refreshed with ``decay``.
+
+    Every rank takes the same decision at the same iteration (the authors decide per rank, so their copies drift).
+    ``count`` belongs in the training state.
+    """
+
+    def __init__(self, threshold, decay):
+        self.threshold, self.decay, self.count = float(threshold), float(decay), 0
+
+    @torch.no_grad()
+    def step(self, bank, output, gt, current_iter):
+        """Returns ``(spread, refreshed copy index or None)``."""
+        spread = mean_across_ranks(torch.std(2 * (output.detach().float() - gt.float()), dim=(-3, -2, -1)).mean())
+        spread = float(spread)
+        if spread <= self.threshold:
+            return spread, None
+        i = self.count % len(bank)
+        bank.copies[i].refresh(self.decay)
+        bank.verify_across_ranks(f'history copy {i} refreshed (adaptive) at iter {current_iter}')
+        self.count += 1
+        return spread, i

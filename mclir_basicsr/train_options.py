@@ -2,7 +2,10 @@
 
 * ``train.history``: ``init_decay`` (float in [0, 1], default 0.1), ``copies`` (non-empty list of
   ``{period: int >= 1, decay: float in [0, 1)}``) and ``negatives`` (``all``, default: every copy's output is a
-  negative at every step; ``round_robin``: one copy per step, copy ``current_iter % N``).
+  negative at every step; ``round_robin``: one copy per step, copy ``current_iter % N``); ``adaptive`` (the MCLIR
+  authors' trigger): ``{threshold: 0.022 (alias neg_t), decay: 0.001}``: after a step whose batch mean of
+  ``std(2 (output - gt))`` over (C, H, W), averaged over ranks, exceeds ``threshold``, copy ``count % N`` is refreshed
+  with ``decay`` and ``count`` grows. With ``adaptive``, a copy's ``period`` may be null (adaptive refresh only).
 * The authors' spelling, as an alternative to ``train.history`` (never both): ``train.neg_iter`` (int or list of
   ints -> one copy per entry, its ``period``), ``train.neg_decay`` (float or list -> ``decay`` of each copy) and
   ``train.neg_start`` (float -> ``init_decay``).
@@ -22,12 +25,14 @@
 import torch
 from basicsr.utils.registry import LOSS_REGISTRY
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Optional
 
 from .options import (OptionError, check_bool, check_int, check_known_keys, check_number, nearest, optional_block,
                       registered_name)
 
-HISTORY_KEYS = ('init_decay', 'copies', 'negatives')
+HISTORY_KEYS = ('init_decay', 'copies', 'negatives', 'adaptive')
+ADAPTIVE_KEYS = ('threshold', 'neg_t', 'decay')
+AUTHORS_ADAPTIVE_THRESHOLD, AUTHORS_ADAPTIVE_DECAY = 0.022, 0.001
 NEGATIVE_MODES = ('all', 'round_robin')
 COPY_KEYS = ('period', 'decay')
 AUTHOR_KEYS = ('neg_iter', 'neg_decay', 'neg_start')
@@ -53,11 +58,19 @@ class CopySpec:
 
 
 @dataclass
+class AdaptiveConfig:
+    """The adaptive refresh trigger: refresh a copy when the residual spread exceeds ``threshold``."""
+    threshold: float = AUTHORS_ADAPTIVE_THRESHOLD
+    decay: float = AUTHORS_ADAPTIVE_DECAY
+
+
+@dataclass
 class HistoryConfig:
     init_decay: float = DEFAULT_INIT_DECAY
     copies: List[CopySpec] = field(default_factory=list)
     source: str = 'train.history'
     negatives: str = 'all'
+    adaptive: Optional[AdaptiveConfig] = None
 
 
 def parse_history(train_opt, path='train'):
@@ -86,6 +99,7 @@ def _parse_history_block(hist, path):
     if not isinstance(copies, (list, tuple)) or len(copies) == 0:
         raise OptionError(f'{path}.copies must be a non-empty list such as [{{period: 100, decay: 0.1}}], '
                           f'got {copies!r}.')
+    adaptive = _parse_adaptive(hist['adaptive'], f'{path}.adaptive') if 'adaptive' in hist else None
     specs = []
     for i, c in enumerate(copies):
         cpath = f'{path}.copies[{i}]'
@@ -95,12 +109,28 @@ def _parse_history_block(hist, path):
         for key in COPY_KEYS:
             if key not in c:
                 raise OptionError(f'{cpath}.{key} is missing.')
-        specs.append(CopySpec(check_int(c['period'], f'{cpath}.period', low=1),
-                              check_number(c['decay'], f'{cpath}.decay', 0, 1, high_open=True)))
+        if c['period'] is None and adaptive is None:
+            raise OptionError(f'{cpath}.period is null, but without {path}.adaptive the copy would never be '
+                              f'refreshed; give a period or add adaptive: {{threshold: 0.022}}.')
+        period = None if c['period'] is None else check_int(c['period'], f'{cpath}.period', low=1)
+        specs.append(CopySpec(period, check_number(c['decay'], f'{cpath}.decay', 0, 1, high_open=True)))
     negatives = hist.get('negatives', 'all')
     if negatives not in NEGATIVE_MODES:
         raise OptionError(f'{path}.negatives must be one of {", ".join(NEGATIVE_MODES)}, got {negatives!r}.')
-    return HistoryConfig(init_decay=init_decay, copies=specs, source=path, negatives=negatives)
+    return HistoryConfig(init_decay=init_decay, copies=specs, source=path, negatives=negatives, adaptive=adaptive)
+
+
+def _parse_adaptive(block, path):
+    if not isinstance(block, dict):
+        raise OptionError(f'{path} must be a mapping such as {{threshold: 0.022, decay: 0.001}}, got {block!r}.')
+    check_known_keys(block, ADAPTIVE_KEYS, path)
+    if 'threshold' in block and 'neg_t' in block:
+        raise OptionError(f'{path}.threshold and {path}.neg_t (its alias, the authors\' name) are both given; keep '
+                          f'threshold.')
+    key = 'neg_t' if 'neg_t' in block else 'threshold'
+    threshold = check_number(block.get(key, AUTHORS_ADAPTIVE_THRESHOLD), f'{path}.{key}', low=0)
+    decay = check_number(block.get('decay', AUTHORS_ADAPTIVE_DECAY), f'{path}.decay', 0, 1, high_open=True)
+    return AdaptiveConfig(threshold, decay)
 
 
 def _as_list(value, n, path):

@@ -24,16 +24,16 @@ import torch
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from ..dist import mean_across_ranks
+from ..history import AdaptiveRefresh
 from ..options import OptionError
-from ..train_options import OUR_TOP_KEYS, OUR_TRAIN_KEYS, check_mclir_train_options, parse_history
+from ..train_options import (AUTHORS_ADAPTIVE_DECAY, AUTHORS_ADAPTIVE_THRESHOLD, OUR_TOP_KEYS, OUR_TRAIN_KEYS,
+                             check_mclir_train_options, parse_history)
 from .mclir_model import MCLIRModel, MCLIRSwinIRModel
 
 UNREAD_BY_AUTHORS = ('use_grad_norm', 'update_scaling')  # in their files, read by none of their code
 REFUSED = {'perceptual_contrastive_opt': 'no contrastive loss class exists in the authors\' code either',
            'contrastive_opt': 'no contrastive loss class exists in the authors\' code either'}
 FFA_MEAN, FFA_STD = (0.64, 0.6, 0.58), (0.14, 0.15, 0.152)
-ADAPTIVE_DECAY = 0.001
 
 
 def perceptual_to_spn(perc):
@@ -162,26 +162,20 @@ class ImageRestorationModel_FFANet_Neg_Multi_Adaptive_DDP(_FFANetInput, _Authors
                           'top': _AuthorsSemantics.plugin_option_keys['top']}
 
     def init_training_settings(self):
-        threshold = self.opt['train'].get('neg_t', 0.022)
+        threshold = self.opt['train'].get('neg_t', AUTHORS_ADAPTIVE_THRESHOLD)
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0:
             raise OptionError(f'train.neg_t must be a number >= 0, got {threshold!r}.')
-        self.threshold = float(threshold)
-        self.adaptive_refreshes = 0
         super().init_training_settings()
+        self.adaptive = AdaptiveRefresh(threshold, AUTHORS_ADAPTIVE_DECAY)
 
     def refresh_history(self, current_iter):
-        """Refresh the next copy (round robin, decay 0.001) when the residual spread exceeds ``neg_t``; the spread
-        is averaged over ranks, so every rank decides the same."""
-        with torch.no_grad():
-            spread = torch.std(2 * (self.output.detach().float() - self.gt), dim=(-3, -2, -1)).mean()
-        if mean_across_ranks(spread).item() > self.threshold:
-            i = self.adaptive_refreshes % len(self.history)
-            self.history.copies[i].refresh(ADAPTIVE_DECAY)
-            self.history.verify_across_ranks(f'history copy {i} refreshed at iter {current_iter}')
-            self.adaptive_refreshes += 1
+        """Adaptive refresh only (train.history.adaptive's trigger): no periodic refresh in this class."""
+        self.refresh_adaptively(current_iter)
 
-    def training_extras(self):
-        return {'adaptive_refreshes': self.adaptive_refreshes}
+    @property
+    def adaptive_refreshes(self):
+        return self.adaptive.count
 
     def load_training_extras(self, extras):
-        self.adaptive_refreshes = int(extras.get('adaptive_refreshes', 0))
+        if 'adaptive_refreshes' in extras:  # states written before the trigger moved to MCLIRModel
+            self.adaptive.count = int(extras['adaptive_refreshes'])

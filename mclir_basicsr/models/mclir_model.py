@@ -13,7 +13,7 @@ from basicsr.models.swinir_model import SwinIRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from ..history import HistoryBank
+from ..history import AdaptiveRefresh, HistoryBank
 from ..losses.shared_vgg import share_vgg_features
 from ..options import OptionError, check_no_hard_coded_cuda, registered_name
 from ..precision import StepPrecision
@@ -102,8 +102,17 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         return reconstruction_losses(self, output)
 
     def refresh_history(self, current_iter):
-        """After a good optimiser step: refresh the copies due at ``current_iter`` (their periods)."""
+        """After a good optimiser step: refresh the copies due at ``current_iter`` (their periods), then, with
+        ``train.history.adaptive``, the next copy if the residual spread is large."""
         self.history.step(current_iter)
+        self.refresh_adaptively(current_iter)
+
+    def refresh_adaptively(self, current_iter):
+        if self.adaptive is not None:
+            spread, refreshed = self.adaptive.step(self.history, self.output, self.gt, current_iter)
+            self.log_dict['adaptive_spread'] = spread
+            if refreshed is not None:
+                self.log_dict['adaptive_refresh'] = float(refreshed)
 
     def spn_loss(self, output, negatives=None):
         """The SPN term for ``output`` = net_g(self.lq), for subclasses with their own step."""
@@ -119,11 +128,14 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
             raise OptionError('train.spn_opt is required by MCLIR models (see README, option reference).')
         cfg = parse_history(train_opt)
         self.history = HistoryBank(self.net_g, cfg.copies, cfg.init_decay, self._fresh_network, cfg.negatives)
+        self.adaptive = None if cfg.adaptive is None else AdaptiveRefresh(cfg.adaptive.threshold, cfg.adaptive.decay)
         self.cri_spn = build_loss(train_opt['spn_opt']).to(self.device)
         logger = get_root_logger()
         schedule = ', '.join(f'(period {c.period}, decay {c.decay:g})' for c in cfg.copies)
+        adaptive = '' if cfg.adaptive is None else (f', adaptive refresh above a residual spread of '
+                                                    f'{cfg.adaptive.threshold:g} (decay {cfg.adaptive.decay:g})')
         logger.info(f'History copies from {cfg.source}: {len(cfg.copies)} [{schedule}], init_decay '
-                    f'{cfg.init_decay:g}, negatives: {cfg.negatives}.')
+                    f'{cfg.init_decay:g}, negatives: {cfg.negatives}{adaptive}.')
         self.shared_vgg = None
         if self.cri_perceptual is not None:
             self.shared_vgg = share_vgg_features(self.cri_perceptual, self.cri_spn)
@@ -183,6 +195,7 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
             'history': self.history.training_state(),
             'bad_steps': self.guard.bad_steps,
             'amp': self.precision.state_dict(),
+            'adaptive_refreshes': None if self.adaptive is None else self.adaptive.count,
             'extras': self.training_extras(),
         }
 
@@ -198,6 +211,8 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         self.guard.bad_steps = int(mclir.get('bad_steps', 0))
         self.guard.last_saved = source
         self.precision.load_state_dict(mclir.get('amp'), source=source)
+        if self.adaptive is not None:
+            self.adaptive.count = int(mclir.get('adaptive_refreshes') or 0)
         self.load_training_extras(mclir.get('extras') or {})
         ranks = self.history.verify_across_ranks(f'history copies restored from {source}')
         digest = ''.join(d.hex()[:8] for d in self.history.digests())
