@@ -35,7 +35,11 @@ def test_build_through_registry_and_one_step(tmp_path):
     model.feed_data(batch())
     model.optimize_parameters(1)
     log = model.get_current_log()
-    assert set(log) == {'l_pix', 'l_spn'} and log['l_spn'] < 0 < log['l_pix']
+    assert set(log) == {'l_pix', 'l_spn', 'spn_ratio', 'spn_dist_copy0', 'spn_dist_copy1', 'refreshes_copy0',
+                        'refreshes_copy1'} and log['l_spn'] < 0 < log['l_pix']
+    assert log['spn_ratio'] == pytest.approx(abs(log['l_spn']) / log['l_pix'])
+    weight = model.cri_spn.loss_weight  # subtract form, all copies: l_spn = -weight * mean of the distances
+    assert -weight * (log['spn_dist_copy0'] + log['spn_dist_copy1']) / 2 == pytest.approx(log['l_spn'], rel=1e-5)
     # the copies and VGG never receive gradients
     assert all(p.grad is None and not p.requires_grad for c in model.history.copies for p in c.module.parameters())
     assert all(p.grad is None for p in model.cri_spn.parameters())
@@ -239,7 +243,9 @@ def test_perceptual_and_ema_kept(tmp_path):
     with vgg_source('random'):
         model = build_model(opt)
     _train(model, 2)
-    assert set(model.get_current_log()) == {'l_pix', 'l_percep', 'l_spn'}
+    log = model.get_current_log()
+    assert {k for k in log if k.startswith('l_')} == {'l_pix', 'l_percep', 'l_spn'}
+    assert log['spn_ratio'] == pytest.approx(abs(log['l_spn']) / (log['l_pix'] + log['l_percep']))
     assert hasattr(model, 'net_g_ema')
 
 

@@ -173,15 +173,18 @@ class SPNLoss(nn.Module):
                 # this no-grad pass is the part of the step that grows with the number of negatives
                 refs = refs.contiguous(memory_format=torch.channels_last)
             ref_feats = self.vgg(refs)
-        loss = 0
+        loss, distances = 0, 0
         for name, weight in self.layer_weights.items():
             f_out = out_feats[name]
             f_ref = ref_feats[name].view(-1, batch, *f_out.shape[1:])
             if self.form == 'subtract':
-                loss = loss + weight * _feature_distance(f_out, f_ref, self.criterion).mean()
+                d_neg = _feature_distance(f_out, f_ref, self.criterion)
+                loss = loss + weight * d_neg.mean()
             else:
                 d_pos = _feature_distance(f_out, f_ref[:1], self.criterion)[0]
-                d_neg = _feature_distance(f_out, f_ref[1:], self.criterion).mean()
-                loss = loss + weight * d_pos / (d_neg.clamp_min(self.denominator_floor) + self.eps)
+                d_neg = _feature_distance(f_out, f_ref[1:], self.criterion)
+                loss = loss + weight * d_pos / (d_neg.mean().clamp_min(self.denominator_floor) + self.eps)
+            distances = distances + weight * d_neg.detach()
+        self.last_distances = distances  # (N,): layer-weighted feature distance of the output to each negative
         sign = -1.0 if self.form == 'subtract' else 1.0
         return sign * self.loss_weight * loss

@@ -17,6 +17,7 @@ from ..history import AdaptiveRefresh, HistoryBank
 from ..losses.shared_vgg import share_vgg_features
 from ..options import OptionError, check_no_hard_coded_cuda, registered_name
 from ..precision import StepPrecision
+from ..spn_diagnostics import SPNDiagnostics
 from ..step_guard import StepGuard, TrainingDiverged  # noqa: F401  (TrainingDiverged: part of this module's API)
 from ..train_options import (OUR_TOP_KEYS, OUR_TRAIN_KEYS, check_mclir_train_options, parse_amp, parse_compile,
                              parse_grad_clip, parse_guard, parse_history)
@@ -91,6 +92,7 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
             l_total = sum(losses.values())
         self.precision.backward(l_total)  # also for a bad loss: under DDP every rank joins the gradient all-reduce
         self.log_dict = self.reduce_loss_dict(losses)
+        self.log_dict.update(self.diagnostics.step(self.log_dict, self.cri_spn, current_iter))
         if not self.guard.step(self.optimizer_g, self.net_g.parameters(), l_total, current_iter, self.log_dict):
             return  # skipped: weights, EMA and copies unchanged
         if self.ema_decay > 0:
@@ -104,7 +106,7 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
     def refresh_history(self, current_iter):
         """After a good optimiser step: refresh the copies due at ``current_iter`` (their periods), then, with
         ``train.history.adaptive``, the next copy if the residual spread is large."""
-        self.history.step(current_iter)
+        self.diagnostics.record_refreshes(self.history.step(current_iter))
         self.refresh_adaptively(current_iter)
 
     def refresh_adaptively(self, current_iter):
@@ -113,6 +115,7 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
             self.log_dict['adaptive_spread'] = spread
             if refreshed is not None:
                 self.log_dict['adaptive_refresh'] = float(refreshed)
+                self.diagnostics.record_refreshes([refreshed])
 
     def spn_loss(self, output, negatives=None):
         """The SPN term for ``output`` = net_g(self.lq), for subclasses with their own step."""
@@ -130,6 +133,8 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         self.history = HistoryBank(self.net_g, cfg.copies, cfg.init_decay, self._fresh_network, cfg.negatives)
         self.adaptive = None if cfg.adaptive is None else AdaptiveRefresh(cfg.adaptive.threshold, cfg.adaptive.decay)
         self.cri_spn = build_loss(train_opt['spn_opt']).to(self.device)
+        self.diagnostics = SPNDiagnostics(len(cfg.copies), cfg.negatives == 'round_robin',
+                                          bool(getattr(self.cri_spn, 'lq_negative', False)))
         logger = get_root_logger()
         schedule = ', '.join(f'(period {c.period}, decay {c.decay:g})' for c in cfg.copies)
         adaptive = '' if cfg.adaptive is None else (f', adaptive refresh above a residual spread of '
@@ -196,6 +201,7 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
             'bad_steps': self.guard.bad_steps,
             'amp': self.precision.state_dict(),
             'adaptive_refreshes': None if self.adaptive is None else self.adaptive.count,
+            'diagnostics': self.diagnostics.state_dict(),
             'extras': self.training_extras(),
         }
 
@@ -213,6 +219,7 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         self.precision.load_state_dict(mclir.get('amp'), source=source)
         if self.adaptive is not None:
             self.adaptive.count = int(mclir.get('adaptive_refreshes') or 0)
+        self.diagnostics.load_state_dict(mclir.get('diagnostics'))
         self.load_training_extras(mclir.get('extras') or {})
         ranks = self.history.verify_across_ranks(f'history copies restored from {source}')
         digest = ''.join(d.hex()[:8] for d in self.history.digests())
