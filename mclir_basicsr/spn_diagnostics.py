@@ -1,6 +1,6 @@
 """What a user watches while training with SPN, logged with the losses (console and tensorboard) by MCLIR models.
 
-* ``spn_ratio``: ``|l_spn| / (l_pix + l_percep + l_style)``, from the rank-averaged losses. The MCLIR authors' rule
+* ``spn_ratio``: ``|l_spn| / (l_pix + l_percep + l_style + l_unc)``, from the rank-averaged losses. The authors' rule
   of thumb is 0.01-0.1; a run that stays outside that band for :data:`PATIENCE` steps in a row gets one warning
   (again after each return into the band) with the ``loss_weight`` that would bring the ratio to its middle.
 * ``spn_dist_copy<k>``: the layer-weighted VGG feature distance from the output to copy ``k``'s output (this rank's
@@ -11,6 +11,7 @@ import math
 from basicsr.utils import get_root_logger
 
 AUTHORS_BAND = (0.01, 0.1)
+RECONSTRUCTION = ('l_pix', 'l_percep', 'l_style', 'l_unc')
 PATIENCE = 200
 
 
@@ -31,7 +32,7 @@ class SPNDiagnostics:
 
     def step(self, log_dict, spn_loss, current_iter):
         """Values to add to ``log_dict`` (the step's rank-averaged losses); warns when the ratio stays outside."""
-        l_rec = sum(v for k, v in log_dict.items() if k in ('l_pix', 'l_percep', 'l_style'))
+        l_rec = sum(v for k, v in log_dict.items() if k in RECONSTRUCTION)
         out = {}
         if 'l_spn' in log_dict and l_rec > 0:
             ratio = abs(float(log_dict['l_spn'])) / float(l_rec)

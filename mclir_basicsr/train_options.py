@@ -10,6 +10,8 @@
   ints -> one copy per entry, its ``period``), ``train.neg_decay`` (float or list -> ``decay`` of each copy) and
   ``train.neg_start`` (float -> ``init_decay``).
 * ``train.spn_opt``: a loss option dict (``type: SPNLoss`` and its keyword arguments).
+* ``train.uncertainty_opt`` (optional): ``type: HistoryUncertaintyLoss`` (``loss_weight``, ``beta``, ``criterion``),
+  a reconstruction loss weighted by the copies' spread around the output (:mod:`.losses.uncertainty_loss`).
 * ``train.divergence_guard``: ``enabled`` (bool, default true), ``max_consecutive_bad_steps`` (int >= 1, default
   10): a step with a non-finite loss or gradient is skipped; that many in a row stop training.
 * ``train.grad_clip``: ``max_norm`` (> 0), ``norm_type`` (default 2): the gradient norm is clipped after
@@ -44,7 +46,7 @@ COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-
 COMPILE_TARGETS = ('net_g', 'history', 'vgg')
 GRAD_CLIP_KEYS = ('max_norm', 'norm_type')
 NAFNET_CLIP_NORM = 0.01  # what NAFNet-style code clips to when use_grad_clip is true
-OUR_TRAIN_KEYS = ('history', 'spn_opt', 'divergence_guard', 'amp', 'compile', 'grad_clip',
+OUR_TRAIN_KEYS = ('history', 'spn_opt', 'uncertainty_opt', 'divergence_guard', 'amp', 'compile', 'grad_clip',
                   'use_grad_clip') + AUTHOR_KEYS
 OUR_TOP_KEYS = ('base_model_type', )
 DEFAULT_INIT_DECAY = 0.1
@@ -281,7 +283,18 @@ def check_mclir_train_options(opt):
     if not isinstance(spn, dict):
         raise OptionError('train.spn_opt is required by MCLIR models: add e.g.\n'
                           '  spn_opt:\n    type: SPNLoss\n    loss_weight: 0.001\n    vgg_weights: random')
-    loss_cls = registered_name(LOSS_REGISTRY, spn.get('type'), 'loss', 'train.spn_opt.type')
+    _check_loss_block(spn, 'train.spn_opt')
+    if train_opt.get('uncertainty_opt') is not None:
+        unc = train_opt['uncertainty_opt']
+        if not isinstance(unc, dict):
+            raise OptionError(f'train.uncertainty_opt must be a mapping such as {{type: HistoryUncertaintyLoss, beta: '
+                              f'0.5}}, got {unc!r}.')
+        _check_loss_block(unc, 'train.uncertainty_opt')
+
+
+def _check_loss_block(block, path):
+    """A registered loss ``type``; its ``check_options(args, path)`` when the class has one."""
+    loss_cls = registered_name(LOSS_REGISTRY, block.get('type'), 'loss', f'{path}.type')
     check = getattr(loss_cls, 'check_options', None)
     if check is not None:
-        check({k: v for k, v in spn.items() if k != 'type'}, 'train.spn_opt')
+        check({k: v for k, v in block.items() if k != 'type'}, path)

@@ -88,6 +88,8 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
             negatives = self.history.negatives(self.lq, current_iter)
             self.output = self.train_net_g(self.lq)
             losses = self.reconstruction_losses(self.output)
+            if self.cri_unc is not None:
+                losses['l_unc'] = self.cri_unc(self.output, self.gt, negatives)
             losses['l_spn'] = self.spn_loss(self.output, negatives)
             l_total = sum(losses.values())
         self.precision.backward(l_total)  # also for a bad loss: under DDP every rank joins the gradient all-reduce
@@ -133,6 +135,8 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         self.history = HistoryBank(self.net_g, cfg.copies, cfg.init_decay, self._fresh_network, cfg.negatives)
         self.adaptive = None if cfg.adaptive is None else AdaptiveRefresh(cfg.adaptive.threshold, cfg.adaptive.decay)
         self.cri_spn = build_loss(train_opt['spn_opt']).to(self.device)
+        unc = train_opt.get('uncertainty_opt')
+        self.cri_unc = None if unc is None else build_loss(unc).to(self.device)
         self.diagnostics = SPNDiagnostics(len(cfg.copies), cfg.negatives == 'round_robin',
                                           bool(getattr(self.cri_spn, 'lq_negative', False)))
         logger = get_root_logger()
