@@ -36,7 +36,7 @@ setup(
         'tensorboard>=2.10',
     ],
     extras_require={
-        'demo': ['scikit-image>=0.19'],  # the bundled photos of mclir-demo-data
+        'demo': ['scikit-image>=0.19', 'matplotlib>=3.5'],  # the bundled photos; the demo's curve PNG
         'test': ['pytest>=7', 'scikit-image>=0.19'],
         'lint': ['flake8>=6', 'isort>=5.12'],
         'bench': ['matplotlib>=3.5', 'scikit-image>=0.19'],

@@ -45,9 +45,16 @@ TASKS = {
     'dn_s25': dict(baseline='train_EDSR_DNs25_demo_baseline.yml', spn='train_MCLIR_EDSR_DNs25_demo.yml',
                    dataset='demo_dn_s25_val', input_label='noisy input'),
 }
-ARMS = ['l1', 'spn_sub', 'spn_ratio']
-COST = {'l1': 0.15, 'spn_sub': 0.7, 'spn_ratio': 1.0}  # relative seconds per iteration, to order the jobs
-ARM_LABELS = {'l1': '(a) L1 only', 'spn_sub': '(b) SPN subtract', 'spn_ratio': '(c) SPN ratio + lq_negative'}
+ARMS = ['l1', 'spn_sub', 'spn_ratio']  # the default arms; --arms adds the others of ARM_LABELS
+COST = {'l1': 0.15, 'spn_sub': 0.7, 'spn_ratio': 1.0, 'spn_authors': 0.7, 'round_robin': 0.4, 'adaptive': 0.7,
+        'uncertainty': 0.7}  # relative seconds per iteration, to order the jobs
+ARM_LABELS = {'l1': '(a) L1 only', 'spn_sub': '(b) SPN subtract', 'spn_ratio': '(c) SPN ratio + lq_negative',
+              'spn_authors': '(d) SPN subtract, lambda 0.001', 'round_robin': '(e) (d) + negatives round_robin',
+              'adaptive': '(f) (d) + adaptive refresh', 'uncertainty': '(g) (d) + HistoryUncertaintyLoss'}
+# (d)-(g): the demo's SPN file with the authors' lambda 0.001, then one change each
+EXTRA_ARMS = {'spn_authors': {}, 'round_robin': {'negatives': 'round_robin'},
+              'adaptive': {'adaptive': {'threshold': 0.022, 'decay': 0.001}},
+              'uncertainty': {'uncertainty_opt': {'type': 'HistoryUncertaintyLoss', 'beta': 0.5}}}
 RATIO_SPN = {'form': 'ratio', 'lq_negative': True, 'loss_weight': 0.01}  # (c): changes to the demo's spn_opt
 
 MODES = {
@@ -107,6 +114,14 @@ def make_options(task, arm, name, iters, seed, lr, val_freq, pretrain=None, spn_
         opt['datasets']['train']['batch_size_per_gpu'] = batch
     if arm == 'spn_ratio':
         train['spn_opt'].update(RATIO_SPN)
+    if arm in EXTRA_ARMS:
+        train['spn_opt']['loss_weight'] = 0.001
+        extra = EXTRA_ARMS[arm]
+        for key in ('negatives', 'adaptive'):
+            if key in extra:
+                train['history'][key] = extra[key]
+        if 'uncertainty_opt' in extra:
+            train['uncertainty_opt'] = dict(extra['uncertainty_opt'])
     changes = dict(spn_changes or {})
     periods = changes.pop('history_periods', None)
     if periods:
@@ -299,7 +314,13 @@ def main(argv=None):
     parser.add_argument('--rerun', action='store_true',
                         help='retrain every arm (default: reuse a finished run whose generated options are identical)')
     parser.add_argument('--out', default=OUT_DIR)
+    parser.add_argument('--arms', default=','.join(ARMS),
+                        help=f'comma-separated, l1 first (default {",".join(ARMS)}; also {",".join(EXTRA_ARMS)})')
     args = parser.parse_args(argv)
+    args.out = osp.abspath(args.out)  # every training runs in its own folder under it
+    unknown = [a for a in args.arms.split(',') if a not in ARM_LABELS]
+    if unknown or not args.arms.startswith('l1'):
+        parser.error(f'--arms: l1 first, then any of {", ".join(ARM_LABELS)}; got {args.arms}')
     if args.scale == 'gpu':
         import torch
         if not torch.cuda.is_available():
@@ -332,7 +353,8 @@ def main(argv=None):
     # processes: a task's runs start as soon as its baseline is ready, the costliest first, so no core waits.
     inputs = {task: demo_input_metrics(DATA_ROOT, task) for task in tasks}
     base_threads = max(args.threads, 1) * (max(args.jobs, 1) if len(tasks) == 1 else 1)
-    jobs = [(task, arm, seed, None) for task in tasks for seed in cfg['seeds'] for arm in ARMS]
+    arms = args.arms.split(',')
+    jobs = [(task, arm, seed, None) for task in tasks for seed in cfg['seeds'] for arm in arms]
     if args.sweep:
         jobs += [(task, arm, cfg['seeds'][0], changes) for task in tasks for arm, changes in SWEEP]
     jobs.sort(key=lambda j: -COST[j[1]])
@@ -402,7 +424,7 @@ def main(argv=None):
         inp, (_, base_info) = inputs[task], bases[task]
         runs = [r for r in all_runs if r['task'] == task]
         main_runs = {(r['arm'], r['seed']): r for r in runs if not r['sweep']}
-        summary = summarise(main_runs, ARMS, cfg['seeds'])
+        summary = summarise(main_runs, arms, cfg['seeds'])
         print_table(task, summary, base_info, inp, cfg['seeds'])
         sweep = [dict(label=r['label'], seed=r['seed'], psnr=r['final']['psnr'], ssim=r['final']['ssim'],
                       psnr_diff_vs_l1=r['final']['psnr'] - main_runs[('l1', r['seed'])]['final']['psnr'])

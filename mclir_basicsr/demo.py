@@ -17,6 +17,10 @@ from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.utils.matlab_functions import imresize
 
 from mclir_basicsr.data.demo_data import build_demo_data
+from mclir_basicsr.vgg_weights import torchvision_vgg_filename
+
+IMAGENET_VGG16 = osp.join('experiments', 'pretrained_models', torchvision_vgg_filename('vgg16'))
+IMAGENET_SPN_WEIGHT = 0.001
 
 TASKS = {
     'sr_x2': dict(label='x2 SR', arms=[('baseline (L1)', 'EDSR_SRx2_demo_baseline'),
@@ -73,6 +77,52 @@ def input_metrics(data_root, task):
     return {'psnr': float(np.mean(psnrs)), 'ssim': float(np.mean(ssims))}
 
 
+def imagenet_spn(weights=IMAGENET_VGG16):
+    """``--force_yml`` arguments and a sentence: SPN on ImageNet VGG16 (with the authors' lambda 0.001, as random
+    features need a larger one) when ``mclir-fetch-vgg`` put the file in place, else the option files' random VGG."""
+    if not osp.isfile(weights):
+        return [], (f'SPN uses random VGG features (no {weights}; run mclir-fetch-vgg for the paper\'s ImageNet '
+                    f'feature space).')
+    return ([f'train:spn_opt:vgg_weights={weights}', f'train:spn_opt:loss_weight={IMAGENET_SPN_WEIGHT}'],
+            f'SPN uses ImageNet VGG16 features from {weights} (loss_weight {IMAGENET_SPN_WEIGHT}, the authors\').')
+
+
+def validation_curve(name):
+    """``[(iter, mean validation PSNR over the validation sets)]`` from BasicSR's tensorboard log of ``name``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(osp.join('tb_logger', name), size_guidance={'scalars': 0})
+    acc.Reload()
+    by_iter = {}
+    for tag in acc.Tags().get('scalars', []):
+        if tag.startswith('metrics/') and tag.endswith('/psnr'):
+            for event in acc.Scalars(tag):
+                by_iter.setdefault(event.step, []).append(event.value)
+    return sorted((it, float(np.mean(v))) for it, v in by_iter.items())
+
+
+def plot_curves(curves, path):
+    """One panel per task, validation PSNR vs iteration per arm; returns the path, or None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print('(matplotlib is not installed: no curve PNG; pip install matplotlib)')
+        return None
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.6), squeeze=False)
+    for ax, (task, arms) in zip(axes[0], curves.items()):
+        for method, points in arms.items():
+            if points:
+                ax.plot(*zip(*points), marker='o', label=method)
+        ax.set(title=task, xlabel='iteration', ylabel='validation PSNR (dB)')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def format_table(rows):
     head = f'| {"task":<24} | {"method":<26} | {"PSNR (dB)":>9} | {"SSIM":>6} | {"train time":>10} |'
     lines = [head, '|' + '|'.join('-' * (len(c) + 0) for c in head.split('|')[1:-1]) + '|']
@@ -97,8 +147,10 @@ def main(argv=None):
     print('Demo data (scikit-image photos -> image folders + lmdb):')
     build_demo_data(root=args.data_root, tasks=tuple(tasks))
 
-    rows = []
+    rows, curves = [], {}
     py = sys.executable
+    spn_force, spn_note = imagenet_spn()
+    print(spn_note)
     for task in tasks:
         cfg = TASKS[task]
         print(f'\nTask {task} ({cfg["label"]}):')
@@ -107,11 +159,14 @@ def main(argv=None):
             rows.append(dict(task=task, method=cfg['input_label'], train_s=None,
                              **input_metrics(args.data_root, task)))
         for method, name in cfg['arms']:
-            force = ['--force_yml', f'train:total_iter={args.iters}'] if args.iters else []
+            force = ([f'train:total_iter={args.iters}'] if args.iters else []) + (
+                spn_force if name.startswith('MCLIR') else [])
+            force = ['--force_yml'] + force if force else []
             took = _run([py, '-m', 'mclir_basicsr.train', '-opt', _option_file('train', name, folder)] + force,
                         osp.join('results', 'demo_logs', f'train_{name}.log'), f'train {name}')
             _run([py, '-m', 'mclir_basicsr.test', '-opt', _option_file('test', name, folder)],
                  osp.join('results', 'demo_logs', f'test_{name}.log'), f'test  {name}')
+            curves.setdefault(task, {})[method] = validation_curve(name)
             with open(osp.join('results', name, 'metrics.json')) as f:
                 per_set = json.load(f)
             shown = per_set.items() if cfg.get('per_dataset') else list(per_set.items())[:1]
@@ -126,7 +181,9 @@ def main(argv=None):
         f.write(table + '\n')
     with open(osp.join('results', 'demo_summary.json'), 'w') as f:
         json.dump(rows, f, indent=2)
-    print('\nSaved results/demo_summary.md and .json; restored images under results/<name>/visualization/.')
+    png = plot_curves(curves, osp.join('results', 'demo_curves.png'))
+    print('\nSaved results/demo_summary.md and .json' + (f', {png} (validation PSNR vs iteration)' if png else '')
+          + '; restored images under results/<name>/visualization/.')
     return 0
 
 

@@ -185,7 +185,9 @@ def test_console_scripts_declared():
     scripts = {e.name: e.value for e in entry_points(group='console_scripts') if e.name.startswith('mclir-')}
     assert scripts == {'mclir-train': 'mclir_basicsr.train:main', 'mclir-test': 'mclir_basicsr.test:main',
                        'mclir-demo': 'mclir_basicsr.demo:main', 'mclir-make-lmdb': 'mclir_basicsr.data.lmdb_tools:main',
-                       'mclir-demo-data': 'mclir_basicsr.data.demo_data:main'}
+                       'mclir-demo-data': 'mclir_basicsr.data.demo_data:main',
+                       'mclir-probe-degradation': 'mclir_basicsr.probe:main',
+                       'mclir-fetch-vgg': 'mclir_basicsr.fetch_vgg:main'}
 
 
 @pytest.mark.e2e
@@ -250,6 +252,8 @@ def test_mclir_demo_exit_codes(tmp_path):
     assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-3000:]
     rows = json.load(open(tmp_path / 'results' / 'demo_summary.json'))
     assert [r['task'] for r in rows] == ['dn_s25'] * 3 and all(0 < r['ssim'] <= 1 for r in rows)
+    assert 'SPN uses random VGG features (no experiments/pretrained_models/vgg16-397923af.pth' in ok.stdout
+    assert (tmp_path / 'results' / 'demo_curves.png').stat().st_size > 1000  # validation PSNR vs iteration
     bad = console('mclir-demo', [], tmp_path / 'results')  # not the project root: no options/
     assert bad.returncode != 0 and 'run it from the project root' in bad.stderr
 
