@@ -84,6 +84,9 @@ def check_dcpt_options(opt, transfer=False):
     if (opt.get('val') or {}).get('metrics') is not None and not transfer:
         raise OptionError('val.metrics: DCPTModel validates the degradation classification (accuracy per validation '
                           'set); remove val.metrics. Measure PSNR/SSIM after fine-tuning (SRModel or MCLIRModel).')
+    if (opt.get('val') or {}).get('save_img') and not transfer:
+        raise OptionError('val.save_img: DCPTModel validation classifies degradations and makes no images; set '
+                          'save_img: false.')
     num_classes = opt['network_dc'].get('num_classes', DEFAULT_NUM_CLASSES)
     check_labels(opt, num_classes)
     check_classifier_fits(opt)

@@ -148,6 +148,7 @@ def test_hooks_expand_module_lists_read_highest_resolution_first_and_ignore_wrap
     (lambda o: o['train'].update(classify_opt={'type': 'ClassFocalLoss', 'gama': 2}),
      'Did you mean train.classify_opt.gamma'),
     (lambda o: o.update(val={'val_freq': 5, 'metrics': {}}), 'val.metrics: DCPTModel validates'),
+    (lambda o: o.update(val={'val_freq': 5, 'save_img': True}), 'val.save_img: DCPTModel validation classifies'),
     (lambda o: o['datasets'].update(val_1={'type': 'AllInOneDataset', 'name': 'v', 'tasks': [
         {'kind': 'lowlight', 'dataroot': 'w'}]}), "task 'lowlight' is not a training task"),
     (lambda o: o.pop('network_dc'), 'network_dc is required'),
@@ -283,3 +284,26 @@ def test_knn_probe_splits_per_class_and_votes_by_cosine_neighbours():
     shuffled = knn_report(clusters, labels[torch.randperm(15, generator=torch.Generator().manual_seed(1))],
                           ['a', 'b', 'c'], k=3, splits=3)
     assert shuffled['accuracy']['mean'] < 100.
+
+
+def test_validation_scores_each_set_against_the_training_labels_by_task_name(tmp_path):
+    """A validation set holding only rain (its own label 0) is scored against the training label of derain (1)."""
+    from types import SimpleNamespace
+    torch.manual_seed(0)
+    model = build_model(dcpt_opt(tmp_path))
+    for it in range(1, 41):
+        model.feed_data(labelled_batch())
+        model.optimize_parameters(it)
+    rain = labelled_batch()
+    rain = {'lq': rain['lq'][1::3], 'gt': rain['gt'][1::3], 'label': torch.zeros(2, dtype=torch.long)}
+    batches = [{k: v[i:i + 1] for k, v in rain.items()} for i in range(2)]
+
+    class Loader:
+        dataset = SimpleNamespace(opt={'name': 'rain_only'}, task_names=['derain'])
+
+        def __iter__(self):
+            return iter(batches)
+    model.nondist_validation(Loader(), 40, None, False)
+    assert model.confusion[1].sum() == 2 and model.confusion[0].sum() == 0  # counted as derain, not denoise
+    assert model.metric_results['accuracy'] == 100.0  # the classifier learned the three synthetic degradations
+    assert model.best_metric_results['rain_only']['accuracy']['val'] == 100.0
