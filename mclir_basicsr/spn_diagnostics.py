@@ -10,8 +10,9 @@
 import math
 from basicsr.utils import get_root_logger
 
+from .spn_weight import RECONSTRUCTION
+
 AUTHORS_BAND = (0.01, 0.1)
-RECONSTRUCTION = ('l_pix', 'l_percep', 'l_style', 'l_unc')
 PATIENCE = 200
 
 

@@ -67,12 +67,14 @@ def test_adaptive_refreshes_copies_round_robin_and_resumes_its_count(tmp_path):
 
 
 @pytest.mark.e2e
-def test_adaptive_refresh_is_the_same_on_every_ddp_rank(tmp_path, tiny_data):
-    """Each rank sees other images, so its own spread differs; the all-reduced spread makes every rank refresh the
-    same copy at the same iteration: net_g and every copy stay bit-identical after every step."""
+def test_adaptive_refresh_and_auto_spn_weight_are_the_same_on_every_ddp_rank(tmp_path, tiny_data):
+    """Each rank sees other images, so its own spread and loss ratio differ; the all-reduced statistics make every
+    rank refresh the same copy at the same iteration and use the same automatic SPN weight (spn_opt.loss_weight:
+    auto): net_g and every copy stay bit-identical after every step."""
     write_options(tmp_path / 'train.yml', tiny_data, name='adaptive', total_iter=5,
                   extra={'logger.save_checkpoint_freq': 100, 'val.val_freq': 100,
-                         'train.history': adaptive_history(threshold=0.05, periods=(None, None))})
+                         'train.history': adaptive_history(threshold=0.05, periods=(None, None)),
+                         'train.spn_opt.loss_weight': 'auto', 'train.spn_opt.target_ratio': 0.05})
     port = 29500 + (os.getpid() + 600) % 1000
     res = _torchrun(tmp_path, ['--digests', 'run', '--', '-opt', 'train.yml', '--launcher', 'pytorch'], port)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]

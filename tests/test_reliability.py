@@ -89,9 +89,12 @@ def test_sigkill_then_auto_resume_equals_uninterrupted_run(tmp_path, tiny_data):
     """16 iterations straight == killed (SIGKILL) at iteration 7 then --auto_resume from the state of 4.
 
     tiny_data gives 12 batches per epoch: the resume lands mid-epoch and the run then crosses an epoch boundary.
+    With adaptive refresh, the automatic SPN weight and the uncertainty loss on, their state is restored too.
     """
-    straight, killed, report = _straight_and_killed(
-        tmp_path, tiny_data, ['--kill-at-iter', '7'], 16, {'logger.save_checkpoint_freq': 4, 'val.val_freq': 100})
+    extra = {'logger.save_checkpoint_freq': 4, 'val.val_freq': 100,  # and every option that carries state:
+             'train.history.adaptive': {'threshold': 0.05}, 'train.spn_opt.loss_weight': 'auto',
+             'train.uncertainty_opt': {'type': 'HistoryUncertaintyLoss'}}
+    straight, killed, report = _straight_and_killed(tmp_path, tiny_data, ['--kill-at-iter', '7'], 16, extra)
     assert report['iter'] == 4 and report['state'].endswith('4.state')
     assert report['digests'] == _copy_digests(report['state'])
     for it in (8, 12, 16):

@@ -31,6 +31,9 @@ def _feature_distance(x, y, criterion):
     return torch.linalg.vector_norm(diff, dim=dims)
 
 
+AUTO = 'auto'
+
+
 @LOSS_REGISTRY.register()
 class SPNLoss(nn.Module):
     """SPN loss: push the restored image away from the history copies' outputs in VGG feature space.
@@ -47,8 +50,10 @@ class SPNLoss(nn.Module):
     The output goes through VGG once (with grad); GT and all negatives go through it in one batched no-grad call.
 
     Args:
-        loss_weight (float): lambda, >= 0. Authors: 0.001 (pick it so the negative term is ~0.01-0.1x the
-            reconstruction loss).
+        loss_weight (float | 'auto'): lambda, >= 0. Authors: 0.001 (pick it so the negative term is ~0.01-0.1x the
+            reconstruction loss). ``auto``: set by the model every step to keep that ratio at ``target_ratio``
+            (:mod:`mclir_basicsr.spn_weight`; keys ``target_ratio`` 0.03, ``auto_init_weight`` 1e-3,
+            ``auto_momentum`` 0.9, ``auto_max_change`` 0.05 per step).
         form (str): 'subtract' | 'ratio'.
         vgg_type (str): vgg11|vgg13|vgg16|vgg19 (+ '_bn'). Authors: vgg16.
         layer_weights (dict): VGG layer name -> weight >= 0. Authors: relu1_2 0.2, relu2_2 0.3, relu3_3 0.5.
@@ -67,18 +72,24 @@ class SPNLoss(nn.Module):
 
     OPTION_DEFAULTS = dict(loss_weight=1e-3, form='subtract', vgg_type='vgg16', layer_weights=AUTHORS_LAYER_WEIGHTS,
                            use_input_norm=True, range_norm=False, criterion='l1', vgg_weights=None,
-                           lq_negative=False, denominator_floor=0.0, eps=1e-7)
+                           lq_negative=False, denominator_floor=0.0, eps=1e-7, target_ratio=None,
+                           auto_init_weight=None, auto_momentum=None, auto_max_change=None)
+    AUTO_DEFAULTS = dict(target_ratio=0.03, auto_init_weight=1e-3, auto_momentum=0.9, auto_max_change=0.05)
 
     def __init__(self, loss_weight=1e-3, form='subtract', vgg_type='vgg16', layer_weights=None, use_input_norm=True,
                  range_norm=False, criterion='l1', vgg_weights=None, lq_negative=False, denominator_floor=0.0,
-                 eps=1e-7, **unknown):
+                 eps=1e-7, target_ratio=None, auto_init_weight=None, auto_momentum=None, auto_max_change=None,
+                 **unknown):
         super().__init__()
         args = dict(loss_weight=loss_weight, form=form, vgg_type=vgg_type, layer_weights=layer_weights,
                     use_input_norm=use_input_norm, range_norm=range_norm, criterion=criterion,
                     vgg_weights=vgg_weights, lq_negative=lq_negative, denominator_floor=denominator_floor, eps=eps,
-                    **unknown)  # unknown keys: an error naming the nearest valid one
+                    target_ratio=target_ratio, auto_init_weight=auto_init_weight, auto_momentum=auto_momentum,
+                    auto_max_change=auto_max_change, **unknown)  # unknown keys: an error naming the nearest valid one
         args = self.check_options(args, 'SPNLoss')
-        self.loss_weight = args['loss_weight']
+        # loss_weight: auto -> the model's AutoSPNWeight sets loss_weight every step, from auto_init_weight on
+        self.auto_weight = {k: args[k] for k in self.AUTO_DEFAULTS} if args['loss_weight'] == AUTO else None
+        self.loss_weight = args['auto_init_weight'] if self.auto_weight else args['loss_weight']
         self.form = args['form']
         self.criterion = args['criterion']
         self.layer_weights = dict(args['layer_weights'])
@@ -112,7 +123,22 @@ class SPNLoss(nn.Module):
         out.update({k: v for k, v in args.items() if v is not None or k == 'vgg_weights'})
         if out['layer_weights'] is None:
             out['layer_weights'] = AUTHORS_LAYER_WEIGHTS
-        out['loss_weight'] = check_number(out['loss_weight'], f'{path}.loss_weight', low=0)
+        if out['loss_weight'] == AUTO:
+            for key, default in cls.AUTO_DEFAULTS.items():
+                out[key] = default if out[key] is None else out[key]
+            out['target_ratio'] = check_number(out['target_ratio'], f'{path}.target_ratio', low=0, low_open=True)
+            out['auto_init_weight'] = check_number(out['auto_init_weight'], f'{path}.auto_init_weight', low=0,
+                                                   low_open=True)
+            out['auto_momentum'] = check_number(out['auto_momentum'], f'{path}.auto_momentum', 0, 1, high_open=True)
+            out['auto_max_change'] = check_number(out['auto_max_change'], f'{path}.auto_max_change', low=0,
+                                                  low_open=True)
+        else:
+            given = [k for k in cls.AUTO_DEFAULTS if out[k] is not None]
+            if given:
+                raise OptionError(f'{path}.{given[0]} applies with {path}.loss_weight: auto (the weight is then set to '
+                                  f'keep |l_spn| at target_ratio x the reconstruction loss); loss_weight is '
+                                  f'{out["loss_weight"]!r}.')
+            out['loss_weight'] = check_number(out['loss_weight'], f'{path}.loss_weight', low=0)
         for key, choices in (('form', FORMS), ('criterion', CRITERIA), ('vgg_type', VGG_TYPES)):
             if out[key] not in choices:
                 raise OptionError(f'{path}.{key} must be one of {", ".join(choices)}, got {out[key]!r}.')

@@ -18,6 +18,7 @@ from ..losses.shared_vgg import share_vgg_features
 from ..options import OptionError, check_no_hard_coded_cuda, registered_name
 from ..precision import StepPrecision
 from ..spn_diagnostics import SPNDiagnostics
+from ..spn_weight import AutoSPNWeight
 from ..step_guard import StepGuard, TrainingDiverged  # noqa: F401  (TrainingDiverged: part of this module's API)
 from ..train_options import (OUR_TOP_KEYS, OUR_TRAIN_KEYS, check_mclir_train_options, parse_amp, parse_compile,
                              parse_grad_clip, parse_guard, parse_history)
@@ -95,6 +96,9 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         self.precision.backward(l_total)  # also for a bad loss: under DDP every rank joins the gradient all-reduce
         self.log_dict = self.reduce_loss_dict(losses)
         self.log_dict.update(self.diagnostics.step(self.log_dict, self.cri_spn, current_iter))
+        if self.auto_weight is not None:  # the next step's lambda, from this step's rank-averaged losses
+            self.log_dict['spn_weight'] = self.cri_spn.loss_weight
+            self.cri_spn.loss_weight = self.auto_weight.update(losses, current_iter)
         if not self.guard.step(self.optimizer_g, self.net_g.parameters(), l_total, current_iter, self.log_dict):
             return  # skipped: weights, EMA and copies unchanged
         if self.ema_decay > 0:
@@ -135,6 +139,9 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         self.history = HistoryBank(self.net_g, cfg.copies, cfg.init_decay, self._fresh_network, cfg.negatives)
         self.adaptive = None if cfg.adaptive is None else AdaptiveRefresh(cfg.adaptive.threshold, cfg.adaptive.decay)
         self.cri_spn = build_loss(train_opt['spn_opt']).to(self.device)
+        auto = getattr(self.cri_spn, 'auto_weight', None)
+        self.auto_weight = None if auto is None else AutoSPNWeight(
+            auto['target_ratio'], auto['auto_init_weight'], auto['auto_momentum'], auto['auto_max_change'])
         unc = train_opt.get('uncertainty_opt')
         self.cri_unc = None if unc is None else build_loss(unc).to(self.device)
         self.diagnostics = SPNDiagnostics(len(cfg.copies), cfg.negatives == 'round_robin',
@@ -206,6 +213,7 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
             'amp': self.precision.state_dict(),
             'adaptive_refreshes': None if self.adaptive is None else self.adaptive.count,
             'diagnostics': self.diagnostics.state_dict(),
+            'spn_weight': None if self.auto_weight is None else self.auto_weight.state_dict(),
             'extras': self.training_extras(),
         }
 
@@ -224,6 +232,9 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         if self.adaptive is not None:
             self.adaptive.count = int(mclir.get('adaptive_refreshes') or 0)
         self.diagnostics.load_state_dict(mclir.get('diagnostics'))
+        if self.auto_weight is not None and mclir.get('spn_weight'):
+            self.auto_weight.load_state_dict(mclir['spn_weight'])
+            self.cri_spn.loss_weight = self.auto_weight.weight
         self.load_training_extras(mclir.get('extras') or {})
         ranks = self.history.verify_across_ranks(f'history copies restored from {source}')
         digest = ''.join(d.hex()[:8] for d in self.history.digests())
