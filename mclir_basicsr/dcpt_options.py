@@ -121,8 +121,15 @@ def _check_fit(config):
     network_g, network_dc, hook_names, size = json.loads(config)
     opt = {'network_g': network_g, 'network_dc': network_dc, 'hook_names': hook_names,
            'datasets': {'train': {'gt_size': size}}}
-    sample = probe_input(opt)
-    with torch.random.fork_rng(devices=[]):
+    try:  # shapes only, on the meta device: no memory, no initialisation, no arithmetic
+        _fit_on(opt, 'meta')
+    except (NotImplementedError, RuntimeError):  # a network whose construction or forward needs real values
+        _fit_on(opt, 'cpu')
+
+
+def _fit_on(opt, device):
+    sample = probe_input(opt).to(device)
+    with torch.random.fork_rng(devices=[]), torch.device(device):
         net_g = _build(opt['network_g']).eval()
         hooks = FeatureHooks(net_g, opt['hook_names'], sample=sample)
         with torch.no_grad(), hooks.capture() as features:

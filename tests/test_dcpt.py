@@ -307,3 +307,36 @@ def test_validation_scores_each_set_against_the_training_labels_by_task_name(tmp
     assert model.confusion[1].sum() == 2 and model.confusion[0].sum() == 0  # counted as derain, not denoise
     assert model.metric_results['accuracy'] == 100.0  # the classifier learned the three synthetic degradations
     assert model.best_metric_results['rain_only']['accuracy']['val'] == 100.0
+
+
+def test_fit_check_falls_back_to_real_tensors_for_networks_the_meta_device_cannot_build(tmp_path):
+    """The fit check runs on the meta device (shapes only); a network whose constructor needs real values (here
+    ``.item()``) is checked on the CPU instead, with the same verdicts."""
+    from basicsr.utils.registry import ARCH_REGISTRY
+
+    from mclir_basicsr.dcpt_options import _fit_on
+
+    @ARCH_REGISTRY.register()
+    class NeedsRealValuesNet(torch.nn.Module):
+
+        def __init__(self, width=8):
+            super().__init__()
+            self.scale = float(torch.ones(1).item())  # fails on the meta device
+            self.head = torch.nn.Conv2d(3, width, 3, padding=1)
+            self.blocks = torch.nn.ModuleList([torch.nn.Conv2d(width, width, 3, padding=1)])
+            self.tail = torch.nn.Conv2d(width, 3, 3, padding=1)
+
+        def forward(self, x):
+            feat = self.head(x) * self.scale
+            for block in self.blocks:
+                feat = block(feat)
+            return x + self.tail(feat)
+
+    opt = dcpt_opt(tmp_path, network_g={'type': 'NeedsRealValuesNet', 'width': 8}, hook_names='blocks',
+                   network_dc={'type': 'DegradationClassifier', 'feature_dims': [8], 'num_classes': 3})
+    with pytest.raises(RuntimeError, match='meta'):
+        _fit_on(opt, 'meta')
+    check_classifier_fits(opt)  # falls back to the CPU and passes
+    opt['network_dc']['feature_dims'] = [16]
+    with pytest.raises(OptionError, match=r'give 1 features with channels \[8\]'):
+        check_classifier_fits(opt)
