@@ -184,16 +184,23 @@ def test_fit_check_leaves_the_random_stream_alone(tmp_path):
 
 
 # ---------------------------------------------------------------- models
-def test_dcpt_step_trains_both_networks_and_learns_to_classify(tmp_path):
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """A DCPTModel trained 40 steps on the three synthetic degradations: (model, its first weights, l_cls per step)."""
     torch.manual_seed(0)
-    model = build_model(dcpt_opt(tmp_path))
-    assert len(model.optimizers) == 2 and len(model.schedulers) == 2
-    g0, dc0 = digest(model.net_g), digest(model.net_dc)
+    model = build_model(dcpt_opt(tmp_path_factory.mktemp('dcpt')))
+    first = digest(model.net_g), digest(model.net_dc)
     losses = []
     for it in range(1, 41):
         model.feed_data(labelled_batch())
         model.optimize_parameters(it)
         losses.append(model.log_dict['l_cls'])
+    return model, first, losses
+
+
+def test_dcpt_step_trains_both_networks_and_learns_to_classify(trained):
+    model, (g0, dc0), losses = trained
+    assert len(model.optimizers) == 2 and len(model.schedulers) == 2
     assert set(model.log_dict) >= {'l_pix', 'l_cls', 'acc'}
     assert all(not torch.equal(a, b) for a, b in zip(g0[:1], digest(model.net_g)[:1]))
     assert all(not torch.equal(a, b) for a, b in zip(dc0, digest(model.net_dc)) if a.requires_grad)
@@ -286,14 +293,10 @@ def test_knn_probe_splits_per_class_and_votes_by_cosine_neighbours():
     assert shuffled['accuracy']['mean'] < 100.
 
 
-def test_validation_scores_each_set_against_the_training_labels_by_task_name(tmp_path):
+def test_validation_scores_each_set_against_the_training_labels_by_task_name(trained):
     """A validation set holding only rain (its own label 0) is scored against the training label of derain (1)."""
     from types import SimpleNamespace
-    torch.manual_seed(0)
-    model = build_model(dcpt_opt(tmp_path))
-    for it in range(1, 41):
-        model.feed_data(labelled_batch())
-        model.optimize_parameters(it)
+    model = trained[0]
     rain = labelled_batch()
     rain = {'lq': rain['lq'][1::3], 'gt': rain['gt'][1::3], 'label': torch.zeros(2, dtype=torch.long)}
     batches = [{k: v[i:i + 1] for k, v in rain.items()} for i in range(2)]
