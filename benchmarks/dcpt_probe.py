@@ -27,11 +27,13 @@ sys.path.insert(0, HERE)
 from dcpt_quality import WORK, absolute_roots  # noqa: E402  (benchmarks/ is not a package)
 from quality import ROOT, log, run_training  # noqa: E402
 
-DEMO = osp.join(ROOT, 'options', 'train', 'dcpt', 'demo')
-FILES = {
-    'NAFNet': {'dcpt': 'train_DCPT_NAFNet_AIO3_demo.yml', 'plain': 'train_NAFNet_AIO3_demo_from_DCPT.yml'},
-    'PromptIR': {'dcpt': 'train_DCPT_PromptIR_AIO3_demo.yml', 'plain': 'train_PromptIR_AIO3_demo_baseline.yml'},
+FILES = {  # paths under options/train/
+    'NAFNet': {'dcpt': 'dcpt/demo/train_DCPT_NAFNet_AIO3_demo.yml',
+               'plain': 'all_in_one/demo/train_NAFNet_AIO3_demo_baseline.yml'},
+    'PromptIR': {'dcpt': 'dcpt/demo/train_DCPT_PromptIR_AIO3_demo.yml',
+                 'plain': 'dcpt/demo/train_PromptIR_AIO3_demo_baseline.yml'},
 }
+TRAIN_OPTIONS = osp.join(ROOT, 'options', 'train')
 CACHED = {'NAFNet': {'dcpt': 'pretrain_s10', 'plain': 'scratch_s10'}}  # names dcpt_quality.py gives its runs
 TASKS5 = ('denoise', 'derain', 'dehaze', 'deblur', 'lowlight')
 
@@ -58,10 +60,9 @@ def checkpoint(net, stage, threads):
         path = osp.join(WORK, 'experiments', cached, 'models', 'net_g_latest.pth')
         if osp.isfile(path):
             return path
-    with open(osp.join(DEMO, FILES[net][stage])) as f:
+    with open(osp.join(TRAIN_OPTIONS, FILES[net][stage])) as f:
         opt = absolute_roots(yaml.safe_load(f))
     opt.update(name=f'probe_{net}_{stage}', num_gpu=0)
-    opt['path']['pretrain_network_g'] = None
     opt['logger'].update(save_checkpoint_freq=10 ** 9, use_tb_logger=True)
     took, _ = run_training(opt, WORK, threads)
     log(f'{net} {stage}: trained in {took:.0f} s')
@@ -69,8 +70,8 @@ def checkpoint(net, stage, threads):
 
 
 def probe(net, ckpt, data, out, threads):
-    cmd = [sys.executable, '-m', 'mclir_basicsr.probe', '-opt', osp.join(DEMO, FILES[net]['dcpt']), '--data-opt',
-           data, '--crop', '64', '--json', out] + (['--checkpoint', ckpt] if ckpt else [])
+    cmd = [sys.executable, '-m', 'mclir_basicsr.probe', '-opt', osp.join(TRAIN_OPTIONS, FILES[net]['dcpt']),
+           '--data-opt', data, '--crop', '64', '--json', out] + (['--checkpoint', ckpt] if ckpt else [])
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS=str(threads))
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
     with open(out) as f:
