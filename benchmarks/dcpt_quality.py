@@ -59,9 +59,9 @@ def options(kind, seed, iters, pretrain=None):
     return opt
 
 
-def final_metrics(opt):
+def final_metrics(opt, workdir=WORK):
     """``{val set: {metric: value at the last validation}}`` from the run's tensorboard events."""
-    tb_dir = osp.join(WORK, 'tb_logger', opt['name'])
+    tb_dir = osp.join(workdir, 'tb_logger', opt['name'])
     out = {}
     for key, ds in opt['datasets'].items():
         if key.startswith('val'):

@@ -19,9 +19,10 @@ from .archs.degradation_classifier_arch import feature_channels
 from .feature_hooks import FeatureHooks, as_name_list, describe_candidates
 from .optimizers import check_arguments
 from .options import OptionError, registered_name
+from .progressive import check_progressive
 
 DCPT_TOP_KEYS = ('network_dc', 'hook_names')
-DCPT_TRAIN_KEYS = ('optim_dc', 'classify_opt')
+DCPT_TRAIN_KEYS = ('optim_dc', 'classify_opt', 'progressive')
 PROBE_SIZE = 64  # side of the input the fit check runs network_g on (at most the training patch)
 DEFAULT_NUM_CLASSES = 3
 
@@ -76,6 +77,7 @@ def check_dcpt_options(opt, transfer=False):
     as_name_list(opt['hook_names'])
     train_opt = opt.get('train') or {}
     check_loss_block(train_opt.get('classify_opt'), 'train.classify_opt')
+    check_progressive(opt)
     if not transfer and not isinstance(train_opt.get('optim_dc'), dict):
         raise OptionError('train.optim_dc is required: the classifier\'s optimizer, e.g. {type: AdamW, lr: 1.0e-4, '
                           'weight_decay: 1.0e-4}.')

@@ -13,7 +13,7 @@ import inspect
 import math
 import numbers
 import torch
-from basicsr.utils.registry import MODEL_REGISTRY
+from basicsr.utils.registry import LOSS_REGISTRY, MODEL_REGISTRY
 
 BASICSR_TOP_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d',
                     'path', 'train', 'val', 'logger', 'dist_params', 'dist', 'rank', 'world_size', 'auto_resume',
@@ -190,3 +190,11 @@ def _where_to_go(model_cls, plugin):
                     f'behaviour (README, "Other model classes").')
     return (f'{model_cls.__name__} cannot be extended by this plugin; use one of its model classes instead: '
             f'{", ".join(plugin)} (README, "Other model classes").')
+
+
+def check_loss_options(block, path):
+    """A registered loss ``type``; its ``check_options(args, path)`` when the class has one."""
+    loss_cls = registered_name(LOSS_REGISTRY, block.get('type'), 'loss', f'{path}.type')
+    check = getattr(loss_cls, 'check_options', None)
+    if check is not None:
+        check({k: v for k, v in block.items() if k != 'type'}, path)

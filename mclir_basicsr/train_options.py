@@ -25,12 +25,12 @@
 * top level ``base_model_type``: the BasicSR model class that ``MCLIRModel`` extends (default ``SRModel``).
 """
 import torch
-from basicsr.utils.registry import LOSS_REGISTRY
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from .options import (OptionError, check_bool, check_int, check_known_keys, check_number, nearest, optional_block,
-                      registered_name)
+from .options import (OptionError, check_bool, check_int, check_known_keys, check_loss_options, check_number, nearest,
+                      optional_block)
+from .progressive import check_progressive
 
 HISTORY_KEYS = ('init_decay', 'copies', 'negatives', 'adaptive')
 ADAPTIVE_KEYS = ('threshold', 'neg_t', 'decay')
@@ -47,7 +47,7 @@ COMPILE_TARGETS = ('net_g', 'history', 'vgg')
 GRAD_CLIP_KEYS = ('max_norm', 'norm_type')
 NAFNET_CLIP_NORM = 0.01  # what NAFNet-style code clips to when use_grad_clip is true
 OUR_TRAIN_KEYS = ('history', 'spn_opt', 'uncertainty_opt', 'divergence_guard', 'amp', 'compile', 'grad_clip',
-                  'use_grad_clip') + AUTHOR_KEYS
+                  'use_grad_clip', 'progressive') + AUTHOR_KEYS
 OUR_TOP_KEYS = ('base_model_type', )
 DEFAULT_INIT_DECAY = 0.1
 
@@ -279,22 +279,15 @@ def check_mclir_train_options(opt):
     parse_grad_clip(train_opt)
     parse_amp(train_opt)
     parse_compile(train_opt)
+    check_progressive(opt)
     spn = train_opt.get('spn_opt')
     if not isinstance(spn, dict):
         raise OptionError('train.spn_opt is required by MCLIR models: add e.g.\n'
                           '  spn_opt:\n    type: SPNLoss\n    loss_weight: 0.001\n    vgg_weights: random')
-    _check_loss_block(spn, 'train.spn_opt')
+    check_loss_options(spn, 'train.spn_opt')
     if train_opt.get('uncertainty_opt') is not None:
         unc = train_opt['uncertainty_opt']
         if not isinstance(unc, dict):
             raise OptionError(f'train.uncertainty_opt must be a mapping such as {{type: HistoryUncertaintyLoss, beta: '
                               f'0.5}}, got {unc!r}.')
-        _check_loss_block(unc, 'train.uncertainty_opt')
-
-
-def _check_loss_block(block, path):
-    """A registered loss ``type``; its ``check_options(args, path)`` when the class has one."""
-    loss_cls = registered_name(LOSS_REGISTRY, block.get('type'), 'loss', f'{path}.type')
-    check = getattr(loss_cls, 'check_options', None)
-    if check is not None:
-        check({k: v for k, v in block.items() if k != 'type'}, path)
+        check_loss_options(unc, 'train.uncertainty_opt')

@@ -83,6 +83,7 @@ class DCPTModel(AtomicCheckpoints, SRModel):
         if self.label is None:
             raise OptionError('DCPTModel needs a degradation label per sample (the key label, as AllInOneDataset '
                               'gives): use type: AllInOneDataset for datasets.train.')
+        self.progressive_batch(current_iter)
         self.optimizer_g.zero_grad()
         self.optimizer_dc.zero_grad()
         losses = self.reconstruction_losses(self.net_g(self.gt))

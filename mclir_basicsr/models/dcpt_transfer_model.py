@@ -36,7 +36,7 @@ def fixed_label(opt):
 class DCPTTransferModel(DCPTModel):
     """SRModel trained with an extra classification loss through a frozen degradation classifier (module doc)."""
 
-    plugin_option_keys = {'train': ('classify_opt', ), 'top': DCPT_TOP_KEYS + LABEL_KEYS}
+    plugin_option_keys = {'train': ('classify_opt', 'progressive'), 'top': DCPT_TOP_KEYS + LABEL_KEYS}
     state_key = 'dcpt_transfer'
     trains_classifier = False
 
@@ -59,6 +59,7 @@ class DCPTTransferModel(DCPTModel):
         SRModel.setup_optimizers(self)  # optim_g only: the classifier stays frozen
 
     def optimize_parameters(self, current_iter):
+        self.progressive_batch(current_iter)
         label = self.label if self.fixed_label is None else torch.full((self.lq.shape[0], ), self.fixed_label,
                                                                        dtype=torch.long, device=self.device)
         if label is None:

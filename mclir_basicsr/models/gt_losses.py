@@ -2,12 +2,14 @@
 from collections import OrderedDict
 
 
-def reconstruction_losses(model, output):
+def reconstruction_losses(model, output, stages=None):
     """``{'l_pix', 'l_percep', 'l_style'}`` (those configured) of ``output`` against ``model.gt``, from the model's
-    ``cri_pix`` and ``cri_perceptual`` (``train.pixel_opt``, ``train.perceptual_opt``)."""
+    ``cri_pix`` and ``cri_perceptual`` (``train.pixel_opt``, ``train.perceptual_opt``). With ``stages`` (a
+    multi-output network's images, final first), a pixel loss that declares ``takes_stages`` gets all of them."""
     losses = OrderedDict()
     if model.cri_pix:
-        losses['l_pix'] = model.cri_pix(output, model.gt)
+        staged = stages is not None and getattr(model.cri_pix, 'takes_stages', False)
+        losses['l_pix'] = model.cri_pix(stages if staged else output, model.gt)
     if model.cri_perceptual:
         l_percep, l_style = model.cri_perceptual(output, model.gt)
         if l_percep is not None:

@@ -23,6 +23,7 @@ from ..step_guard import StepGuard, TrainingDiverged  # noqa: F401  (TrainingDiv
 from ..train_options import (OUR_TOP_KEYS, OUR_TRAIN_KEYS, check_mclir_train_options, parse_amp, parse_compile,
                              parse_grad_clip, parse_guard, parse_history)
 from .checkpoints import AtomicCheckpoints
+from .compile_step import compile_training_step
 from .gt_losses import reconstruction_losses
 
 FRESH_SEED_OFFSET = 7919  # copies' fresh initialisations use manual_seed + offset + index, on a forked RNG
@@ -67,6 +68,8 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
     def refuses_base(base):
         """Why ``base`` cannot get history copies and SPN (a message), or None if :func:`mclir_model_class` can
         extend it."""
+        if _composed_class(base) is not None:
+            return None
         if not (isinstance(base, type) and issubclass(base, SRModel)):
             return (f'base_model_type {getattr(base, "__name__", base)} is not a subclass of SRModel; MCLIR extends '
                     f'SRModel-style models (net_g, lq, gt).')
@@ -83,12 +86,12 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
 
     # ------------------------------------------------------------------ the method
     def optimize_parameters(self, current_iter):
+        self.progressive_batch(current_iter)
         self.optimizer_g.zero_grad()
         with self.precision.autocast(), self._one_vgg_pass_per_tensor():
             # the copies run first, so their activations never sit on top of the training graph's
             negatives = self.history.negatives(self.lq, current_iter)
-            self.output = self.train_net_g(self.lq)
-            losses = self.reconstruction_losses(self.output)
+            losses = self.training_losses()  # sets self.output
             if self.cri_unc is not None:
                 losses['l_unc'] = self.cri_unc(self.output, self.gt, negatives)
             losses['l_spn'] = self.spn_loss(self.output, negatives)
@@ -104,6 +107,12 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
         self.refresh_history(current_iter)
+
+    def training_losses(self):
+        """``self.output`` = the network on ``self.lq`` and its losses against GT (a multi-output network's
+        model class overrides this: :class:`~mclir_basicsr.models.dsrir_model.MCLIRDSRIRModel`)."""
+        self.output = self.train_net_g(self.lq)
+        return self.reconstruction_losses(self.output)
 
     def reconstruction_losses(self, output):
         """SRModel's losses against GT: ``l_pix``, ``l_percep``, ``l_style`` (those configured)."""
@@ -161,29 +170,8 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         self.precision = StepPrecision(parse_amp(train_opt), self.device)
         self.guard = StepGuard(parse_guard(train_opt), self.precision, self.device, parse_grad_clip(train_opt))
         self.train_net_g = self.net_g  # what the training step calls; net_g (saved, validated) stays as it is
-        self._compile(parse_compile(train_opt), logger)
+        self.compile_cfg = compile_training_step(self, parse_compile(train_opt), logger)
         logger.info(f'MCLIR training step: {self.precision.describe()}.')
-
-    def _compile(self, cfg, logger):
-        """``train.compile``: compiled callables for the training step only. ``self.net_g``, the copies' modules and
-        the losses keep their plain modules, so checkpoints, averaging and validation never see ``_orig_mod``."""
-        self.compile_cfg = cfg
-        if not cfg.enabled:
-            return
-        kwargs = dict(backend=cfg.backend, dynamic=cfg.dynamic, fullgraph=cfg.fullgraph)
-        if cfg.mode is not None:
-            kwargs['mode'] = cfg.mode
-        if 'net_g' in cfg.targets:
-            self.train_net_g = torch.compile(self.net_g, **kwargs)
-        if 'history' in cfg.targets:
-            self.history.compile(lambda module: torch.compile(module, **kwargs))
-        if 'vgg' in cfg.targets:
-            if self.shared_vgg is not None:
-                self.shared_vgg.extractor = torch.compile(self.shared_vgg.extractor, **kwargs)
-            elif hasattr(self.cri_spn, 'vgg'):
-                self.cri_spn.vgg = torch.compile(self.cri_spn.vgg, **kwargs)
-        logger.info(f'torch.compile (backend {cfg.backend}, mode {cfg.mode or "default"}) for the training step of: '
-                    f'{", ".join(cfg.targets)}. The first steps include compilation time.')
 
     def _fresh_network(self, index):
         """A freshly initialised network_g for copy ``index``, built on a forked, seeded RNG."""
@@ -269,15 +257,15 @@ def mclir_model_class(base):
                                candidates=extendable, otherwise=' It must be SRModel or a subclass keeping its step.')
     if base is SRModel or base is MCLIRModel:
         return MCLIRModel
+    composed = _composed_class(base)
+    if composed is not None:
+        return composed
     refusal = MCLIRModel.refuses_base(base)
     if refusal is not None:
         raise OptionError(refusal)
     if issubclass(base, MCLIRModel):
         return base
     check_no_hard_coded_cuda(base, 'base_model_type')
-    for _, cls in MODEL_REGISTRY:
-        if getattr(cls, 'mclir_base', None) is base:
-            return cls
     cls = type(f'MCLIR{base.__name__}', (MCLIRModel, base), {
         '__doc__': f'{base.__name__} with history-copy negatives and the SPN loss (see MCLIRModel).',
         '__module__': __name__,
@@ -286,6 +274,11 @@ def mclir_model_class(base):
     taken = cls.__name__ in MODEL_REGISTRY
     MODEL_REGISTRY.register(cls, suffix=base.__module__.replace('.', '_') if taken else None)
     return cls
+
+
+def _composed_class(base):
+    """The registered MCLIR class built on ``base`` (its ``mclir_base``), or None."""
+    return next((cls for _, cls in MODEL_REGISTRY if getattr(cls, 'mclir_base', None) is base), None)
 
 
 def resolve_model_class(opt):

@@ -1,5 +1,5 @@
-"""VGG weight checks: the files SPNLoss (found, and matching its ``vgg_type``) and BasicSR's PerceptualLoss (found)
-will load.
+"""VGG weight checks: the files SPNLoss and PositiveContrastLoss (found, and matching their ``vgg_type``) and
+BasicSR's PerceptualLoss (found) will load.
 
 Built on :mod:`mclir_basicsr.vgg_weights` (the same resolver and reader the losses use); nothing is downloaded.
 """
@@ -17,15 +17,19 @@ def _check_vgg_file(path, vgg_type, key):
         raise OptionError(str(err)) from None
 
 
-def _check_spn(spn):
-    key = 'train.spn_opt.vgg_weights'
-    vgg_type = spn.get('vgg_type') or 'vgg16'  # SPNLoss's default
+# losses of ours that read VGG weights: option key -> (loss type, its default vgg_type)
+OUR_VGG_LOSSES = {'spn_opt': ('SPNLoss', 'vgg16'), 'contrast_opt': ('PositiveContrastLoss', 'vgg19')}
+
+
+def _check_ours(block, option_key, default_vgg):
+    key = f'train.{option_key}.vgg_weights'
+    vgg_type = block.get('vgg_type') or default_vgg
     try:
-        weights = resolve_vgg_weights(spn.get('vgg_weights'), vgg_type, key)
+        weights = resolve_vgg_weights(block.get('vgg_weights'), vgg_type, key)
     except FileNotFoundError as err:  # its message starts with the key
         raise OptionError(str(err)) from None
     except ValueError as err:  # an unknown vgg_type
-        raise OptionError(f'train.spn_opt.vgg_type: {err}.') from None
+        raise OptionError(f'train.{option_key}.vgg_type: {err}.') from None
     if weights != RANDOM:
         _check_vgg_file(weights, vgg_type, key)
 
@@ -47,16 +51,17 @@ def _check_perceptual(perc):
 
 
 def check_vgg_weights(opt):
-    """The VGG weights training will load: ``train.spn_opt`` (SPNLoss) and ``train.perceptual_opt``
-    (BasicSR's PerceptualLoss).
+    """The VGG weights training will load: ``train.spn_opt`` (SPNLoss), ``train.contrast_opt``
+    (PositiveContrastLoss) and ``train.perceptual_opt`` (BasicSR's PerceptualLoss).
 
     Raises:
         OptionError: a file is missing, or (SPNLoss) is not torchvision's weights of that ``vgg_type``.
     """
     train_opt = opt.get('train') or {}
-    spn = train_opt.get('spn_opt')
-    if isinstance(spn, dict) and spn.get('type') == 'SPNLoss':
-        _check_spn(spn)
+    for option_key, (loss_type, default_vgg) in OUR_VGG_LOSSES.items():
+        block = train_opt.get(option_key)
+        if isinstance(block, dict) and block.get('type') == loss_type:
+            _check_ours(block, option_key, default_vgg)
     perc = train_opt.get('perceptual_opt')
     if isinstance(perc, dict) and perc.get('type') == 'PerceptualLoss':
         _check_perceptual(perc)

@@ -1,0 +1,113 @@
+"""DSRIRModel: training a network that returns its stage outputs (``DSRIR``) with DSRIR's losses; MCLIRDSRIRModel adds
+history copies and SPN.
+
+One iteration (the paper's ``L = L_ul + L_psnr + 0.2 L_pocl``): ``images, log_vars = net_g(lq, with_stages=True)``
+(final stage first); ``train.pixel_opt`` (``DSRIRPSNRLoss``: every stage; any other pixel loss: the final image),
+``train.stage_uncertainty_opt`` (``DSRIRUncertaintyLoss``, logged ``l_ul``) and ``train.contrast_opt``
+(``PositiveContrastLoss``, ``l_pocl``); ``perceptual_opt`` applies to the final image. Validation, test, EMA and
+checkpoints are SRModel's: ``net_g(lq)`` is the final image (the network pads to its size multiple itself).
+
+SPN composes through the network's plain forward: history copies are snapshots of the whole network and their
+negatives are their final images, against the final output (``model_type: MCLIRDSRIRModel``, or ``MCLIRModel`` with
+``base_model_type: DSRIRModel``).
+"""
+from basicsr.losses import build_loss
+from basicsr.models.sr_model import SRModel
+from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
+
+from ..options import OptionError, check_loss_options, registered_name
+from ..progressive import check_progressive
+from ..train_options import OUR_TOP_KEYS, OUR_TRAIN_KEYS, check_mclir_train_options
+from .checkpoints import AtomicCheckpoints
+from .gt_losses import reconstruction_losses
+from .mclir_model import MCLIRModel
+
+STAGE_LOSSES = {'stage_uncertainty_opt': 'l_ul', 'contrast_opt': 'l_pocl'}  # option key -> logged name
+DSRIR_TRAIN_KEYS = tuple(STAGE_LOSSES) + ('progressive', )
+
+
+def check_dsrir_options(opt, model_type):
+    """The keys DSRIR's model classes read: a stage network, the loss blocks, ``train.progressive``."""
+    net = opt.get('network_g') or {}
+    net_cls = registered_name(ARCH_REGISTRY, net.get('type'), 'network in BasicSR\'s ARCH_REGISTRY', 'network_g.type')
+    if not getattr(net_cls, 'returns_stages', False):
+        raise OptionError(f'model_type {model_type} trains a network that returns its stage outputs (network_g.type: '
+                          f'DSRIR); {net_cls.__name__} does not. Train it with SRModel or MCLIRModel.')
+    train_opt = opt.get('train') or {}
+    if not train_opt.get('pixel_opt') and not train_opt.get('perceptual_opt'):
+        raise OptionError('train.pixel_opt is required: DSRIR\'s PSNR loss on every stage, {type: DSRIRPSNRLoss} '
+                          '(or any pixel loss, on the final image).')
+    for key in ('pixel_opt', *STAGE_LOSSES):
+        block = train_opt.get(key)
+        if block is None:
+            continue
+        if not isinstance(block, dict) or 'type' not in block:
+            raise OptionError(f'train.{key} must be a mapping with a type, e.g. {{type: {_EXAMPLES[key]}}}.')
+        check_loss_options(block, f'train.{key}')
+    check_progressive(opt)
+
+
+_EXAMPLES = {'pixel_opt': 'DSRIRPSNRLoss', 'stage_uncertainty_opt': 'DSRIRUncertaintyLoss',
+             'contrast_opt': 'PositiveContrastLoss'}
+
+
+class StageLosses:
+    """Mixin for a model class whose ``net_g`` returns its stages: builds the stage losses after the class's own
+    set-up and computes every loss of a step in :meth:`training_losses`."""
+
+    def init_training_settings(self):
+        super().init_training_settings()
+        if not hasattr(self, 'train_net_g'):
+            self.train_net_g = self.net_g
+        train_opt = self.opt['train']
+        self.stage_losses = {name: build_loss(dict(train_opt[key])).to(self.device)
+                             for key, name in STAGE_LOSSES.items() if train_opt.get(key) is not None}
+
+    def training_losses(self):
+        images, log_vars = self.train_net_g(self.lq, with_stages=True)
+        self.output = images[0]
+        losses = reconstruction_losses(self, self.output, stages=images)
+        for name, loss in self.stage_losses.items():
+            losses[name] = loss(images, log_vars, self.gt) if name == 'l_ul' else loss(images, self.gt, self.lq)
+        return losses
+
+
+@MODEL_REGISTRY.register()
+class DSRIRModel(StageLosses, AtomicCheckpoints, SRModel):
+    """SRModel whose training step uses every stage of a DSRIR-style network (see the module doc)."""
+
+    plugin_option_keys = {'train': DSRIR_TRAIN_KEYS, 'top': ()}
+    state_key = 'dsrir'
+
+    @classmethod
+    def check_train_options(cls, opt):
+        check_dsrir_options(opt, cls.__name__)
+
+    def optimize_parameters(self, current_iter):
+        self.progressive_batch(current_iter)
+        self.optimizer_g.zero_grad()
+        losses = self.training_losses()
+        sum(losses.values()).backward()
+        self.optimizer_g.step()
+        self.log_dict = self.reduce_loss_dict(losses)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+
+@MODEL_REGISTRY.register()
+class MCLIRDSRIRModel(StageLosses, MCLIRModel):
+    """DSRIRModel's losses inside MCLIRModel's step: history copies, SPN, guard, AMP, compile (see the module doc)."""
+
+    plugin_option_keys = {'train': OUR_TRAIN_KEYS + tuple(STAGE_LOSSES), 'top': OUR_TOP_KEYS}
+    mclir_base = DSRIRModel  # model_type: MCLIRModel + base_model_type: DSRIRModel builds this class
+
+    @classmethod
+    def check_train_options(cls, opt):
+        check_mclir_train_options(opt)
+        check_dsrir_options(opt, cls.__name__)
+        train_opt = opt['train']
+        pixel = LOSS_REGISTRY.get(train_opt['pixel_opt']['type']) if train_opt.get('pixel_opt') else None
+        if train_opt['spn_opt'].get('loss_weight') == 'auto' and getattr(pixel, 'takes_stages', False):
+            raise OptionError('train.spn_opt.loss_weight: auto keeps l_spn at a fraction of the reconstruction loss, '
+                              'but DSRIRPSNRLoss (train.pixel_opt) is a log and is negative. Give a fixed '
+                              'loss_weight (e.g. 0.001).')

@@ -1,0 +1,115 @@
+"""DSRIRModel and MCLIRDSRIRModel in process: the multi-output step and its losses, test-time padding, SPN on a
+stage network, train.progressive in every model class, and the option errors of the new keys."""
+import copy
+
+import pytest
+import torch
+from basicsr.models import build_model
+
+from mclir_basicsr.models.dsrir_model import MCLIRDSRIRModel
+from mclir_basicsr.options import OptionError, check_options
+from tests.conftest import batch, make_opt
+from tests.test_dcpt import dcpt_opt, labelled_batch
+
+TINY_DSRIR = {'type': 'DSRIR', 'widths': [8, 8, 8], 'width_steps': [8, 8], 'unet1_blocks': [1, 1, 1],
+              'unet2_blocks': [1, 1], 'groups': 1, 'group_grids': [8, 4], 'reduction': 4}
+LOSSES = {'pixel_opt': {'type': 'DSRIRPSNRLoss'}, 'stage_uncertainty_opt': {'type': 'DSRIRUncertaintyLoss'},
+          'contrast_opt': {'type': 'PositiveContrastLoss', 'vgg_weights': 'random'}}
+
+
+def dsrir_opt(tmp_path, model_type='DSRIRModel', extra_train=None, **top):
+    opt = make_opt(tmp_path, model_type=model_type, network=TINY_DSRIR, scale=1,
+                   extra_train=dict(copy.deepcopy(LOSSES), **(extra_train or {})), **top)
+    opt['datasets'] = {'train': {'type': 'PairedImageDataset', 'gt_size': 32, 'batch_size_per_gpu': 4}}
+    return opt
+
+
+def test_one_step_trains_every_stage_with_the_three_losses(tmp_path):
+    model = build_model(dsrir_opt(tmp_path))
+    model.feed_data(batch(n=2, lq=16, scale=1))
+    frozen = model.net_g.usau[2].attention[0].weight.detach().clone()
+    before = [p.detach().clone() for p in model.net_g.subnet1.parameters()]
+    model.optimize_parameters(1)
+    assert set(model.log_dict) == {'l_pix', 'l_ul', 'l_pocl'}
+    assert model.log_dict['l_pix'] < 0  # a negative PSNR
+    assert all(not torch.equal(b, p) for b, p in zip(before, model.net_g.subnet1.parameters()))
+    assert torch.equal(frozen, model.net_g.usau[2].attention[0].weight)
+
+
+def test_test_time_output_has_the_input_size(tmp_path):
+    model = build_model(dsrir_opt(tmp_path))
+    model.feed_data({'lq': torch.rand(1, 3, 19, 27)})
+    model.test()
+    assert model.output.shape == (1, 3, 19, 27)
+
+
+def test_spn_on_a_stage_network_through_base_model_type(tmp_path):
+    opt = dsrir_opt(tmp_path, model_type='MCLIRModel', base_model_type='DSRIRModel')
+    check_options(opt)
+    model = build_model(opt)
+    assert type(model) is MCLIRDSRIRModel
+    model.feed_data(batch(n=2, lq=16, scale=1))
+    model.optimize_parameters(1)
+    assert {'l_pix', 'l_ul', 'l_pocl', 'l_spn'} <= set(model.log_dict)
+    negatives = model.history.negatives(model.lq)
+    assert len(negatives) == 2 and all(n.shape == model.lq.shape for n in negatives)  # final images
+
+
+def test_progressive_crops_and_subsamples_in_every_model_class(tmp_path):
+    schedule = {'progressive': {'milestones': [1], 'patch_sizes': [16, 32], 'batch_sizes': [3, 2]}}
+    mclir = make_opt(tmp_path / 'm', extra_train=schedule)
+    mclir['datasets'] = {'train': {'gt_size': 32, 'batch_size_per_gpu': 4}}
+    cases = [(dsrir_opt(tmp_path / 'd', extra_train=schedule), batch(n=4, lq=32, scale=1), (3, 16)),
+             (mclir, batch(n=4, lq=16, scale=2), (3, 8)),
+             (dict(dcpt_opt(tmp_path / 'c'), train=dict(dcpt_opt(tmp_path / 'c')['train'], **schedule)),
+              dict(labelled_batch(n=4), gt=torch.rand(4, 3, 32, 32), lq=torch.rand(4, 3, 32, 32)), (3, 16))]
+    for opt, data, (n, size) in cases:
+        check_options(opt)
+        model = build_model(opt)
+        model.feed_data(data)
+        model.optimize_parameters(1)
+        assert model.lq.shape[0] == n and model.lq.shape[-1] == size, opt['model_type']
+        if hasattr(model, 'label'):
+            assert model.label.shape[0] == n
+        model.save_training_state(0, 1)  # the crop generator travels in the training state
+        state = torch.load(f'{opt["path"]["training_states"]}/1.state', weights_only=True)
+        assert torch.is_tensor(state[model.state_key]['progressive']['generator'])
+        model.feed_data(data)
+        model.optimize_parameters(2)
+        assert model.lq.shape[0] == 2, opt['model_type']
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(network_g={'type': 'NAFNet', 'width': 8}), 'model_type DSRIRModel trains a network that returns its stage'),
+    (dict(train={'pixel_opt': None}), 'train.pixel_opt is required'),
+    (dict(train={'stage_uncertainty_opt': {'type': 'DSRIRUncertainty'}}), 'DSRIRUncertaintyLoss'),
+    (dict(train={'contrast_opt': {'type': 'PositiveContrastLoss', 'vgg_weights': 'random', 'eps': -1}}),
+     r'train.contrast_opt.eps must be in \(0, inf\)'),
+    (dict(train={'contrast_opt': 'PositiveContrastLoss'}), 'train.contrast_opt must be a mapping with a type'),
+    (dict(train={'progressive': {'milestones': [], 'patch_sizes': [64], 'batch_sizes': [4]}}),
+     r'datasets.train.gt_size \(32\) is smaller'),
+])
+def test_bad_dsrir_options_name_the_key(tmp_path, change, message):
+    opt = dsrir_opt(tmp_path)
+    for key, value in change.items():
+        if key == 'train':
+            opt['train'].update(value)
+        else:
+            opt[key] = value
+    with pytest.raises(OptionError, match=message):
+        check_options(opt)
+
+
+def test_automatic_spn_weight_is_refused_with_the_negative_psnr_loss(tmp_path):
+    opt = dsrir_opt(tmp_path, model_type='MCLIRDSRIRModel')
+    opt['train']['spn_opt'] = dict(opt['train']['spn_opt'], loss_weight='auto')
+    with pytest.raises(OptionError, match='DSRIRPSNRLoss .* is a log and is negative'):
+        check_options(opt)
+    opt['train']['pixel_opt'] = {'type': 'L1Loss'}
+    check_options(opt)  # L1 on the final image: positive, auto allowed
+
+
+def test_dsrir_keys_on_another_model_are_refused(tmp_path):
+    opt = make_opt(tmp_path, model_type='SRModel', extra_train={'contrast_opt': LOSSES['contrast_opt']})
+    with pytest.raises(OptionError, match='train.contrast_opt set, but model_type SRModel does not use it'):
+        check_options(opt)
