@@ -322,12 +322,17 @@ def test_import_flag_brings_third_party_registries_to_our_entry_point(tmp_path, 
 
 @pytest.mark.e2e
 def test_mclir_demo_all_in_one_prints_one_row_per_degradation(tmp_path):
-    """The all-in-one demo (2 iterations per arm): AllInOneDataset, NAFNet, one test set per degradation."""
+    """The all-in-one demo with --dsrir (2 iterations per arm): AllInOneDataset, NAFNet, DSRIR, one test set per
+    degradation."""
     os.symlink(osp.join(ROOT, 'options'), tmp_path / 'options')
-    ok = console('mclir-demo', ['--task', 'all_in_one', '--iters', '2'], tmp_path)
+    ok = console('mclir-demo', ['--task', 'all_in_one', '--iters', '2', '--dsrir'], tmp_path)
     assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-3000:]
     rows = json.load(open(tmp_path / 'results' / 'demo_summary.json'))
     sets = ['denoise_s15', 'denoise_s25', 'denoise_s50', 'derain', 'dehaze', 'average']
-    assert [r['task'] for r in rows] == [f'all_in_one: {s}' for s in sets] * 2
+    assert [r['task'] for r in rows] == [f'all_in_one: {s}' for s in sets] * 3
+    assert rows[-1]['method'].startswith('DSRIR')
     metrics = json.load(open(tmp_path / 'results' / 'MCLIR_NAFNet_AIO3_demo' / 'metrics.json'))
     assert metrics['average']['psnr'] == pytest.approx(sum(metrics[s]['psnr'] for s in sets[:-1]) / 5)
+    assert 'average' in json.load(open(tmp_path / 'results' / 'DSRIR_AIO3_demo' / 'metrics.json'))
+    bad = console('mclir-demo', ['--task', 'sr_x2', '--dsrir'], tmp_path)
+    assert bad.returncode == 2 and '--dsrir adds an arm to the all_in_one task' in bad.stderr
