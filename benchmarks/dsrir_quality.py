@@ -39,7 +39,7 @@ def options(arm, seed, iters):
     opt.update(name=f'{arm}_s{seed}', manual_seed=seed, num_gpu=0)
     if arm == 'dsrir_l1':
         opt['model_type'] = 'SRModel'
-        for key in ('stage_uncertainty_opt', 'contrast_opt'):
+        for key in ('stage_uncertainty_opt', 'pocl_opt'):
             opt['train'].pop(key)
         opt['train']['pixel_opt'] = {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}
     opt['train']['total_iter'] = iters

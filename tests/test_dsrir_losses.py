@@ -51,7 +51,7 @@ def test_positive_contrast_matches_separate_vgg_passes_and_sends_gradients_to_th
         pull = (a - p0).abs().mean() + 0.25 * (a - p1).abs().mean() + 0.125 * (a - p2).abs().mean()
         expected = expected + w * pull / ((a - n).abs().mean() + 1e-7)
     loss = loss_fn(images, gt.requires_grad_(), lq.requires_grad_())
-    assert loss.item() == pytest.approx(0.2 * float(expected), rel=1e-5)
+    assert loss.item() == pytest.approx(0.2 * expected.item(), rel=1e-5)
     loss.backward()
     assert all(r.grad is not None and r.grad.abs().sum() > 0 for r in images)  # r2, r1 are positives with grad
     assert gt.grad is None and lq.grad is None

@@ -14,7 +14,7 @@ from tests.test_dcpt import dcpt_opt, labelled_batch
 TINY_DSRIR = {'type': 'DSRIR', 'widths': [8, 8, 8], 'width_steps': [8, 8], 'unet1_blocks': [1, 1, 1],
               'unet2_blocks': [1, 1], 'groups': 1, 'group_grids': [8, 4], 'reduction': 4}
 LOSSES = {'pixel_opt': {'type': 'DSRIRPSNRLoss'}, 'stage_uncertainty_opt': {'type': 'DSRIRUncertaintyLoss'},
-          'contrast_opt': {'type': 'PositiveContrastLoss', 'vgg_weights': 'random'}}
+          'pocl_opt': {'type': 'PositiveContrastLoss', 'vgg_weights': 'random'}}
 
 
 def dsrir_opt(tmp_path, model_type='DSRIRModel', extra_train=None, **top):
@@ -27,13 +27,15 @@ def dsrir_opt(tmp_path, model_type='DSRIRModel', extra_train=None, **top):
 def test_one_step_trains_every_stage_with_the_three_losses(tmp_path):
     model = build_model(dsrir_opt(tmp_path))
     model.feed_data(batch(n=2, lq=16, scale=1))
-    frozen = model.net_g.usau[2].attention[0].weight.detach().clone()
-    before = [p.detach().clone() for p in model.net_g.subnet1.parameters()]
+    before = {n: p.detach().clone() for n, p in model.net_g.named_parameters()}
     model.optimize_parameters(1)
     assert set(model.log_dict) == {'l_pix', 'l_ul', 'l_pocl'}
     assert model.log_dict['l_pix'] < 0  # a negative PSNR
-    assert all(not torch.equal(b, p) for b, p in zip(before, model.net_g.subnet1.parameters()))
-    assert torch.equal(frozen, model.net_g.usau[2].attention[0].weight)
+    moved = {n for n, p in model.net_g.named_parameters() if not torch.equal(before[n], p)}
+    # the earlier stages' image heads and every log-variance head learn only from the stage losses
+    assert {f'usau.{i}.image_out.weight' for i in (0, 1)} | {f'usau.{i}.log_var.0.weight' for i in (0, 1, 2)} <= moved
+    assert not moved & {'usau.2.attention.0.weight', 'usau.2.feature_proj.weight'}  # frozen: the last gate
+    assert len(moved) > 0.8 * len(before)
 
 
 def test_test_time_output_has_the_input_size(tmp_path):
@@ -83,9 +85,9 @@ def test_progressive_crops_and_subsamples_in_every_model_class(tmp_path):
     (dict(network_g={'type': 'NAFNet', 'width': 8}), 'model_type DSRIRModel trains a network that returns its stage'),
     (dict(train={'pixel_opt': None}), 'train.pixel_opt is required'),
     (dict(train={'stage_uncertainty_opt': {'type': 'DSRIRUncertainty'}}), 'DSRIRUncertaintyLoss'),
-    (dict(train={'contrast_opt': {'type': 'PositiveContrastLoss', 'vgg_weights': 'random', 'eps': -1}}),
-     r'train.contrast_opt.eps must be in \(0, inf\)'),
-    (dict(train={'contrast_opt': 'PositiveContrastLoss'}), 'train.contrast_opt must be a mapping with a type'),
+    (dict(train={'pocl_opt': {'type': 'PositiveContrastLoss', 'vgg_weights': 'random', 'eps': -1}}),
+     r'train.pocl_opt.eps must be in \(0, inf\)'),
+    (dict(train={'pocl_opt': 'PositiveContrastLoss'}), 'train.pocl_opt must be a mapping with a type'),
     (dict(train={'progressive': {'milestones': [], 'patch_sizes': [64], 'batch_sizes': [4]}}),
      r'datasets.train.gt_size \(32\) is smaller'),
 ])
@@ -110,6 +112,17 @@ def test_automatic_spn_weight_is_refused_with_the_negative_psnr_loss(tmp_path):
 
 
 def test_dsrir_keys_on_another_model_are_refused(tmp_path):
-    opt = make_opt(tmp_path, model_type='SRModel', extra_train={'contrast_opt': LOSSES['contrast_opt']})
-    with pytest.raises(OptionError, match='train.contrast_opt set, but model_type SRModel does not use it'):
+    opt = make_opt(tmp_path, model_type='SRModel', extra_train={'pocl_opt': LOSSES['pocl_opt']})
+    with pytest.raises(OptionError, match='train.pocl_opt set, but model_type SRModel does not use it'):
         check_options(opt)
+
+
+def test_missing_imagenet_vgg19_for_the_contrast_term_fails_before_training(tmp_path, monkeypatch):
+    from mclir_basicsr.preflight.vgg import check_vgg_weights
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    opt = dsrir_opt(tmp_path)
+    check_vgg_weights(opt)  # vgg_weights: random
+    opt['train']['pocl_opt'].pop('vgg_weights')
+    with pytest.raises(OptionError, match=r'train.pocl_opt.vgg_weights: .*vgg19-dcbb9e9d.pth'):
+        check_vgg_weights(opt)

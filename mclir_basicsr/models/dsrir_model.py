@@ -3,7 +3,7 @@ history copies and SPN.
 
 One iteration (the paper's ``L = L_ul + L_psnr + 0.2 L_pocl``): ``images, log_vars = net_g(lq, with_stages=True)``
 (final stage first); ``train.pixel_opt`` (``DSRIRPSNRLoss``: every stage; any other pixel loss: the final image),
-``train.stage_uncertainty_opt`` (``DSRIRUncertaintyLoss``, logged ``l_ul``) and ``train.contrast_opt``
+``train.stage_uncertainty_opt`` (``DSRIRUncertaintyLoss``, logged ``l_ul``) and ``train.pocl_opt``
 (``PositiveContrastLoss``, ``l_pocl``); ``perceptual_opt`` applies to the final image. Validation, test, EMA and
 checkpoints are SRModel's: ``net_g(lq)`` is the final image (the network pads to its size multiple itself).
 
@@ -22,7 +22,7 @@ from .checkpoints import AtomicCheckpoints
 from .gt_losses import reconstruction_losses
 from .mclir_model import MCLIRModel
 
-STAGE_LOSSES = {'stage_uncertainty_opt': 'l_ul', 'contrast_opt': 'l_pocl'}  # option key -> logged name
+STAGE_LOSSES = {'stage_uncertainty_opt': 'l_ul', 'pocl_opt': 'l_pocl'}  # option key -> logged name
 DSRIR_TRAIN_KEYS = tuple(STAGE_LOSSES) + ('progressive', )
 
 
@@ -48,7 +48,7 @@ def check_dsrir_options(opt, model_type):
 
 
 _EXAMPLES = {'pixel_opt': 'DSRIRPSNRLoss', 'stage_uncertainty_opt': 'DSRIRUncertaintyLoss',
-             'contrast_opt': 'PositiveContrastLoss'}
+             'pocl_opt': 'PositiveContrastLoss'}
 
 
 class StageLosses:

@@ -18,7 +18,7 @@ def _check_vgg_file(path, vgg_type, key):
 
 
 # losses of ours that read VGG weights: option key -> (loss type, its default vgg_type)
-OUR_VGG_LOSSES = {'spn_opt': ('SPNLoss', 'vgg16'), 'contrast_opt': ('PositiveContrastLoss', 'vgg19')}
+OUR_VGG_LOSSES = {'spn_opt': ('SPNLoss', 'vgg16'), 'pocl_opt': ('PositiveContrastLoss', 'vgg19')}
 
 
 def _check_ours(block, option_key, default_vgg):
@@ -51,7 +51,7 @@ def _check_perceptual(perc):
 
 
 def check_vgg_weights(opt):
-    """The VGG weights training will load: ``train.spn_opt`` (SPNLoss), ``train.contrast_opt``
+    """The VGG weights training will load: ``train.spn_opt`` (SPNLoss), ``train.pocl_opt``
     (PositiveContrastLoss) and ``train.perceptual_opt`` (BasicSR's PerceptualLoss).
 
     Raises:
