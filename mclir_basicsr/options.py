@@ -183,6 +183,8 @@ def _plugin_classes():
 
 def _where_to_go(model_cls, plugin):
     """A next step that does not end in a refusal: a plugin class that can extend ``model_cls``, else one alone."""
+    if getattr(model_cls, 'plugin_option_keys', None):
+        return f'Remove it (README lists the keys of {model_cls.__name__}).'
     for name, cls in plugin.items():
         refusal = getattr(cls, 'refuses_base', None)
         if refusal is not None and refusal(model_cls) is None:

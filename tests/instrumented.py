@@ -31,12 +31,13 @@ from basicsr.models.sr_model import SRModel
 from mclir_basicsr import train as mclir_train
 from mclir_basicsr.dist import tensor_digest
 from mclir_basicsr.models.checkpoints import AtomicCheckpoints
+from mclir_basicsr.models.constyle_model import ConStyleModel
 from mclir_basicsr.models.dcpt_model import DCPTModel
 from mclir_basicsr.models.dcpt_transfer_model import DCPTTransferModel
 from mclir_basicsr.models.dsrir_model import DSRIRModel
 from mclir_basicsr.models.mclir_model import MCLIRModel
 
-STEPPING = (MCLIRModel, DCPTModel, DCPTTransferModel, DSRIRModel)  # classes of ours that define a training step
+STEPPING = (MCLIRModel, DCPTModel, DCPTTransferModel, DSRIRModel, ConStyleModel)  # classes of ours that define a training step
 
 
 def _die():

@@ -63,7 +63,7 @@ class StageLosses:
         self.stage_losses = {name: build_loss(dict(train_opt[key])).to(self.device)
                              for key, name in STAGE_LOSSES.items() if train_opt.get(key) is not None}
 
-    def training_losses(self):
+    def training_losses(self, current_iter):
         images, log_vars = self.train_net_g(self.lq, with_stages=True)
         self.output = images[0]
         losses = reconstruction_losses(self, self.output, stages=images)
@@ -86,7 +86,7 @@ class DSRIRModel(StageLosses, AtomicCheckpoints, SRModel):
     def optimize_parameters(self, current_iter):
         self.progressive_batch(current_iter)
         self.optimizer_g.zero_grad()
-        losses = self.training_losses()
+        losses = self.training_losses(current_iter)
         sum(losses.values()).backward()
         self.optimizer_g.step()
         self.log_dict = self.reduce_loss_dict(losses)

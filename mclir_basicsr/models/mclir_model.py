@@ -91,7 +91,7 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         with self.precision.autocast(), self._one_vgg_pass_per_tensor():
             # the copies run first, so their activations never sit on top of the training graph's
             negatives = self.history.negatives(self.lq, current_iter)
-            losses = self.training_losses()  # sets self.output
+            losses = self.training_losses(current_iter)  # sets self.output
             if self.cri_unc is not None:
                 losses['l_unc'] = self.cri_unc(self.output, self.gt, negatives)
             losses['l_spn'] = self.spn_loss(self.output, negatives)
@@ -108,9 +108,9 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
             self.model_ema(decay=self.ema_decay)
         self.refresh_history(current_iter)
 
-    def training_losses(self):
-        """``self.output`` = the network on ``self.lq`` and its losses against GT (a multi-output network's
-        model class overrides this: :class:`~mclir_basicsr.models.dsrir_model.MCLIRDSRIRModel`)."""
+    def training_losses(self, current_iter):
+        """``self.output`` = the network on ``self.lq`` and its losses against GT (model classes whose network
+        returns more override this: ``MCLIRDSRIRModel``, ``MCLIRConStyleModel``)."""
         self.output = self.train_net_g(self.lq)
         return self.reconstruction_losses(self.output)
 

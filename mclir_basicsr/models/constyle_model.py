@@ -1,0 +1,167 @@
+"""ConStyleModel / IRConStyleModel: a restorer prompted by ConStyle (Fan et al.); MCLIRConStyleModel adds SPN.
+
+One iteration of ConStyleModel (the authors' v1 joint training):
+
+* up to ``train.ConStyle_iter``: ``net_g(lq, gt=gt)`` runs the prompter's contrastive pass (query codes of ``lq``,
+  momentum key of ``gt``, queue update) and restores ``lq``; the loss is ``pixel_opt`` (+ ``perceptual_opt``) plus
+  the configured ``CrossEntropy_opt`` (InfoNCE, positive at 0), ``content_opt`` (query vs key) and ``style_opt``
+  (Gram similarities vs the oldest queue slices);
+* after it: the prompter is frozen (its weights never change again, its BatchNorms use their running statistics):
+  ``net_g(lq)`` and the restoration loss only. Frozen = its gradients are dropped before each optimiser step, so
+  the optimiser (AdamW's weight decay included) never touches it and DDP still sees every parameter used.
+
+IRConStyleModel loads a trained prompter from ``path.pretrain_constyle`` and keeps it frozen from the first step.
+Validation, test and EMA are SRModel's: ``net_g(lq)`` restores. A step with a non-finite loss or gradient is
+skipped (``train.divergence_guard``); ``train.grad_clip`` applies. The queue, its position and the key encoder are
+part of ``net_g`` (saved with it); the guard's count is in the training state.
+
+SPN (``model_type: MCLIRConStyleModel``, or ``MCLIRModel`` with ``base_model_type: ConStyleModel``): history
+copies are snapshots of the whole network, prompter included; their negatives are their restorations of ``lq``.
+"""
+import torch
+from basicsr.losses import build_loss
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger
+from basicsr.utils.registry import MODEL_REGISTRY
+
+from ..constyle_options import AUX_LOSSES, check_constyle_options
+from ..history import bare_module
+from ..precision import StepPrecision
+from ..step_guard import StepGuard
+from ..train_options import (OUR_TOP_KEYS, OUR_TRAIN_KEYS, check_mclir_train_options, parse_amp, parse_grad_clip,
+                             parse_guard)
+from .checkpoints import AtomicCheckpoints
+from .gt_losses import reconstruction_losses
+from .mclir_model import MCLIRModel
+
+CONSTYLE_TRAIN_KEYS = tuple(AUX_LOSSES) + ('ConStyle_iter', 'mixing_augs', 'progressive')
+STEP_KEYS = ('divergence_guard', 'grad_clip', 'use_grad_clip')
+STATE_FORMAT = 1
+PROMPTER_PREFIX = 'prompter.encoder_q.'  # what a ConStyleNAFNet checkpoint holds of the trained prompter
+
+
+class PromptedSteps:
+    """Mixin: the training losses of a network with a ConStyle prompter, and its freezing (see the module doc)."""
+
+    frozen_from_start = False
+
+    def init_training_settings(self):
+        super().init_training_settings()
+        if not hasattr(self, 'train_net_g'):
+            self.train_net_g = self.net_g
+        train_opt = self.opt['train']
+        self.constyle_iter = 0 if self.frozen_from_start else int(train_opt['ConStyle_iter'])
+        self.aux_losses = {name: build_loss(dict(train_opt[key])).to(self.device)
+                           for key, name in AUX_LOSSES.items() if train_opt.get(key) is not None}
+        self.prompter = bare_module(self.net_g).prompter
+        self.prompter_frozen = False
+        self.optimizer_g.register_step_pre_hook(self._keep_frozen_prompter)
+
+    def training_losses(self, current_iter):
+        if current_iter > self.constyle_iter:
+            self.freeze_prompter(current_iter)
+            self.output = self.train_net_g(self.lq)
+            return reconstruction_losses(self, self.output)
+        out = self.train_net_g(self.lq, gt=self.gt)
+        self.output = out['output']
+        losses = reconstruction_losses(self, self.output)
+        for name, loss in self.aux_losses.items():
+            if name == 'l_CrossEntropy':
+                target = torch.zeros(out['logits'].shape[0], dtype=torch.long, device=self.device)
+                losses[name] = loss(out['logits'], target)
+            elif name == 'l_content':
+                losses[name] = loss(out['codes'][1], out['key'])
+            else:
+                losses[name] = loss(out['codes'], out['older'])
+        return losses
+
+    def freeze_prompter(self, current_iter):
+        if not self.prompter_frozen:
+            self.prompter_frozen = True
+            get_root_logger().info(f'ConStyle prompter frozen from iteration {current_iter}.')
+        self.prompter.eval()  # BatchNorm: running statistics, no more updates (net_g.train() resets it)
+
+    def _keep_frozen_prompter(self, optimizer, args, kwargs):
+        if self.prompter_frozen:
+            for p in self.prompter.parameters():
+                p.grad = None
+
+
+@MODEL_REGISTRY.register()
+class ConStyleModel(PromptedSteps, AtomicCheckpoints, SRModel):
+    """SRModel jointly training a ConStyle-prompted restorer and its prompter (see the module doc)."""
+
+    plugin_option_keys = {'train': CONSTYLE_TRAIN_KEYS + STEP_KEYS, 'top': ()}
+    state_key = 'constyle'
+
+    @classmethod
+    def check_train_options(cls, opt):
+        check_constyle_options(opt, cls.__name__, frozen=cls.frozen_from_start)
+        train_opt = opt.get('train') or {}
+        parse_guard(train_opt)
+        parse_grad_clip(train_opt)
+
+    def init_training_settings(self):
+        super().init_training_settings()
+        train_opt = self.opt['train']
+        self.guard = StepGuard(parse_guard(train_opt), StepPrecision(parse_amp({}), self.device), self.device,
+                               parse_grad_clip(train_opt))
+
+    def optimize_parameters(self, current_iter):
+        self.progressive_batch(current_iter)
+        self.optimizer_g.zero_grad()
+        losses = self.training_losses(current_iter)
+        l_total = sum(losses.values())
+        l_total.backward()
+        self.log_dict = self.reduce_loss_dict(losses)
+        if not self.guard.step(self.optimizer_g, self.net_g.parameters(), l_total, current_iter, self.log_dict):
+            return
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+    def plugin_training_state(self):
+        return {'format': STATE_FORMAT, 'bad_steps': self.guard.bad_steps}
+
+    def load_plugin_training_state(self, entry, source):
+        if entry is not None:
+            self.guard.bad_steps = int(entry.get('bad_steps', 0))
+
+
+@MODEL_REGISTRY.register()
+class IRConStyleModel(ConStyleModel):
+    """A restorer trained with a frozen, pre-trained ConStyle prompter (``path.pretrain_constyle``): L1 only."""
+
+    plugin_option_keys = {'train': ('mixing_augs', 'progressive') + STEP_KEYS, 'top': ()}
+    frozen_from_start = True
+
+    def init_training_settings(self):
+        self.load_prompter()
+        super().init_training_settings()
+
+    def load_prompter(self):
+        path_opt = self.opt['path']
+        src, key = path_opt['pretrain_constyle'], path_opt.get('param_key_constyle', 'params_ema')
+        state = torch.load(src, map_location='cpu', weights_only=True)
+        if key not in state:
+            raise KeyError(f'path.pretrain_constyle: {src} has no {key!r} entry (it has {", ".join(state)}); set '
+                           f'path.param_key_constyle.')
+        weights = {k[len(PROMPTER_PREFIX):]: v for k, v in state[key].items() if k.startswith(PROMPTER_PREFIX)}
+        if not weights:
+            raise KeyError(f'path.pretrain_constyle: {src} ({key}) holds no {PROMPTER_PREFIX}* weights: it must be a '
+                           f'checkpoint of a network with a ConStyle prompter (ConStyleModel\'s net_g_<iter>.pth).')
+        encoder = bare_module(self.net_g).prompter.encoder_q
+        encoder.load_state_dict(weights, strict=path_opt.get('strict_load_constyle', True))
+        get_root_logger().info(f'ConStyle prompter loaded from {src} ({key}, {len(weights)} tensors), frozen.')
+
+
+@MODEL_REGISTRY.register()
+class MCLIRConStyleModel(PromptedSteps, MCLIRModel):
+    """ConStyleModel's losses inside MCLIRModel's step: history copies and SPN (see the module doc)."""
+
+    plugin_option_keys = {'train': OUR_TRAIN_KEYS + CONSTYLE_TRAIN_KEYS, 'top': OUR_TOP_KEYS}
+    mclir_base = ConStyleModel
+
+    @classmethod
+    def check_train_options(cls, opt):
+        check_mclir_train_options(opt)
+        check_constyle_options(opt, cls.__name__)

@@ -1,0 +1,192 @@
+"""ConStyle in process: the prompter (queue, momentum encoder), ConStyleNAFNet (the paper's parameter counts,
+padding), the auxiliary losses against naive references, ConStyleModel's joint training then freezing,
+IRConStyleModel's frozen pre-trained prompter, SPN on top, and the option errors of the authors' keys."""
+import copy
+
+import pytest
+import torch
+from basicsr.archs import build_network
+from basicsr.models import build_model
+
+from mclir_basicsr.archs.constyle_arch import ConStyle
+from mclir_basicsr.losses.constyle_loss import ConStyleContentLoss, ConStyleStyleLoss, StyleLoss
+from mclir_basicsr.models.constyle_model import MCLIRConStyleModel
+from mclir_basicsr.options import OptionError, check_options
+from tests.conftest import batch, make_opt
+
+TINY = {'type': 'ConStyleNAFNet', 'dim': 8, 'left_blk_num': [1, 1, 1], 'bottom_blk_num': 1,
+        'right_blk_num': [1, 1, 1], 'constyle': {'queue_size': 32}}
+AUX = {'CrossEntropy_opt': {'type': 'CrossEntropyLoss'}, 'content_opt': {'type': 'ContentLoss'},
+       'style_opt': {'type': 'ConStyleStyleLoss'}}
+
+
+def constyle_opt(tmp_path, model_type='ConStyleModel', constyle_iter=2, aux=True, **top):
+    extra = dict(copy.deepcopy(AUX) if aux else {}, optim_g={'type': 'AdamW', 'lr': 1e-3, 'weight_decay': 1e-4})
+    if constyle_iter is not None:
+        extra['ConStyle_iter'] = constyle_iter
+    return make_opt(tmp_path, model_type=model_type, network=TINY, scale=1, extra_train=extra, **top)
+
+
+def _count(net):
+    return sum(p.numel() for p in net.parameters())
+
+
+# ---------------------------------------------------------------- networks
+def test_paper_network_parameter_counts():
+    assert _count(build_network({'type': 'ConStyleNAFNet'})) == 13_930_704  # the authors' training model
+    assert _count(build_network({'type': 'ConStyleNAFNet', 'Train': False})) == 12_739_872  # their inference model
+
+
+def test_queue_momentum_and_style_negatives():
+    torch.manual_seed(0)
+    prompter = ConStyle(dim=16, queue_size=6, momentum=0.5, temperature=0.5)
+    queue = prompter.queue.clone()
+    k_before = [p.detach().clone() for p in prompter.encoder_k.parameters()]
+    with torch.no_grad():  # make the query encoder differ from the key encoder
+        for p in prompter.encoder_q.parameters():
+            p.add_(0.1)
+    lq, gt = torch.rand(4, 3, 16, 16), torch.rand(4, 3, 16, 16)
+    q, feats, logits, key, older = prompter.contrast(lq, gt)
+    for k0, k1, qp in zip(k_before, prompter.encoder_k.parameters(), prompter.encoder_q.parameters()):
+        torch.testing.assert_close(k1, 0.5 * k0 + 0.5 * qp)  # momentum 0.5
+    assert [f.shape[1:] for f in feats] == [(32, 8, 8), (64, 4, 4), (128, 2, 2)]
+    torch.testing.assert_close(logits[:, 0], (q[1] * key).sum(1) / 0.5)
+    torch.testing.assert_close(logits[:, 1:], q[1] @ queue.t() / 0.5)
+    assert torch.equal(older[1], queue[0:4]) and torch.equal(older[0], queue[[4, 5, 0, 1]])  # wraps
+    assert torch.equal(prompter.queue[:4], q[1].detach()) and int(prompter.queue_ptr) == 4  # queries enqueued
+    prompter.contrast(lq, gt)
+    assert int(prompter.queue_ptr) == 2 and torch.equal(prompter.queue[4:6], prompter.queue[4:6])
+
+
+def test_keys_can_be_enqueued_and_encoder_only_prompters_cannot_contrast():
+    prompter = ConStyle(dim=8, queue_size=8, enqueue='key')
+    _, _, _, key, _ = prompter.contrast(torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16))
+    assert torch.equal(prompter.queue[:2], key)
+    with pytest.raises(RuntimeError, match='no key encoder'):
+        ConStyle(momentum_encoder=False).contrast(torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16))
+    with pytest.raises(ValueError, match='enqueue must be one of query, key'):
+        ConStyle(enqueue='both')
+
+
+def test_any_size_restores_at_its_size_and_the_queue_is_in_the_state_dict():
+    net = build_network(TINY)
+    out = net(torch.rand(2, 3, 19, 30), gt=torch.rand(2, 3, 19, 30))
+    assert out['output'].shape == (2, 3, 19, 30)
+    assert net.eval()(torch.rand(1, 3, 13, 9)).shape == (1, 3, 13, 9)
+    state = net.state_dict()
+    assert {'prompter.queue', 'prompter.queue_ptr', 'prompter.encoder_k.head1.0.weight'} <= set(state)
+    other = build_network(TINY)
+    other.load_state_dict(state)
+    assert torch.equal(other.prompter.queue, net.prompter.queue) and int(other.prompter.queue_ptr) == 2
+
+
+# ---------------------------------------------------------------- losses
+def test_content_and_style_losses_match_naive_references():
+    g = torch.Generator().manual_seed(0)
+    q = [torch.randn(4, 8, generator=g, requires_grad=True) for _ in range(2)]
+    older = [torch.randn(6, 8, generator=g) for _ in range(2)]
+    key = torch.randn(4, 8, generator=g)
+    assert ConStyleContentLoss(loss_weight=2)(q[1], key).item() == pytest.approx(
+        2 * float(sum((q[1][i, j].item() - key[i, j].item()) ** 2 for i in range(4) for j in range(8))) / 32)
+    expected = 0
+    for qj, oj in zip(q, older):
+        gram_q = [[sum(qj[a, c].item() * qj[b, c].item() for c in range(8)) / 32 for b in range(4)] for a in range(4)]
+        gram_o = [[sum(oj[a, c].item() * oj[b, c].item() for c in range(8)) / 32 for b in range(4)] for a in range(4)]
+        expected += sum((gram_q[a][b] - gram_o[a][b]) ** 2 for a in range(4) for b in range(4)) / 16
+    assert StyleLoss()(q, older).item() == pytest.approx(-expected, rel=1e-5)
+
+
+def test_style_cap_stops_the_push_beyond_max_distance():
+    q = [(10 * torch.randn(4, 8)).requires_grad_() for _ in range(2)]
+    older = [torch.randn(4, 8) for _ in range(2)]
+    capped = ConStyleStyleLoss(max_distance=1.0)
+    loss = capped(q, older)
+    assert loss.item() == pytest.approx(-2.0) and min(capped.last_distances) > 1.0
+    loss.backward()
+    assert all(float(t.grad.abs().sum()) == 0 for t in q)  # past the cap: no gradient, nothing runs away
+    uncapped = StyleLoss()(q, older)
+    assert uncapped.item() < -2.0  # the authors' term keeps pushing
+
+
+@pytest.mark.parametrize('cls, kwargs, message', [
+    (ConStyleStyleLoss, dict(max_distance=0), r'max_distance must be in \(0, inf\)'),
+    (ConStyleContentLoss, dict(reduction='sum'), 'reduction must be mean'),
+    (ConStyleStyleLoss, dict(loss_weight=-1), r'loss_weight must be in \[0, inf\)'),
+])
+def test_loss_options_name_the_key(cls, kwargs, message):
+    with pytest.raises(OptionError, match=message):
+        cls(**kwargs)
+
+
+# ---------------------------------------------------------------- model classes
+def test_joint_training_then_frozen_prompter(tmp_path):
+    opt = constyle_opt(tmp_path, constyle_iter=2)
+    check_options(opt)
+    model = build_model(opt)
+    logged = []
+    for it in range(1, 5):
+        if it == 3:
+            frozen = copy.deepcopy(model.prompter.encoder_q.state_dict())  # weights and BatchNorm statistics
+        model.feed_data(batch(seed=it, n=4, lq=16, scale=1))
+        model.optimize_parameters(it)
+        logged.append(set(model.log_dict))
+    assert logged[:2] == [{'l_pix', 'l_CrossEntropy', 'l_content', 'l_style'}] * 2
+    assert logged[2:] == [{'l_pix'}] * 2
+    for k, v in model.prompter.encoder_q.state_dict().items():
+        assert torch.equal(v, frozen[k]), k
+    assert int(model.prompter.queue_ptr) == 8  # two contrastive steps of 4
+
+
+def test_irconstyle_loads_a_trained_prompter_and_keeps_it_frozen(tmp_path):
+    first = build_model(constyle_opt(tmp_path / 'a'))
+    first.feed_data(batch(n=4, lq=16, scale=1))
+    first.optimize_parameters(1)
+    first.save_network([first.net_g, first.net_g], 'net_g', 1, param_key=['params', 'params_ema'])
+    src = tmp_path / 'a' / 'models' / 'net_g_1.pth'
+    opt = constyle_opt(tmp_path / 'b', model_type='IRConStyleModel', constyle_iter=None, aux=False)
+    opt['path']['pretrain_constyle'] = str(src)
+    check_options(opt)
+    model = build_model(opt)
+    for k, v in model.prompter.encoder_q.state_dict().items():
+        assert torch.equal(v, first.prompter.encoder_q.state_dict()[k]), k
+    before = copy.deepcopy(model.prompter.encoder_q.state_dict())
+    restorer = model.net_g.embed.weight.detach().clone()
+    model.feed_data(batch(n=4, lq=16, scale=1))
+    model.optimize_parameters(1)
+    assert set(model.log_dict) == {'l_pix'} and not torch.equal(restorer, model.net_g.embed.weight)
+    assert all(torch.equal(v, before[k]) for k, v in model.prompter.encoder_q.state_dict().items())
+
+
+def test_spn_composes_with_the_prompted_network(tmp_path):
+    opt = constyle_opt(tmp_path, model_type='MCLIRModel', base_model_type='ConStyleModel')
+    check_options(opt)
+    model = build_model(opt)
+    assert type(model) is MCLIRConStyleModel
+    model.feed_data(batch(n=4, lq=16, scale=1))
+    model.optimize_parameters(1)
+    assert {'l_pix', 'l_CrossEntropy', 'l_spn'} <= set(model.log_dict)
+    assert all(n.shape == model.lq.shape for n in model.history.negatives(model.lq))
+
+
+@pytest.mark.parametrize('model_type, change, message', [
+    ('ConStyleModel', lambda o: o['train'].pop('ConStyle_iter'), 'train.ConStyle_iter is required'),
+    ('ConStyleModel', lambda o: o['train'].update(ConStyle_iter=-1), 'train.ConStyle_iter must be >= 0'),
+    ('ConStyleModel', lambda o: o.update(network_g={'type': 'NAFNet', 'width': 8}), r'ConStyleNAFNet\); NAFNet has none'),
+    ('ConStyleModel', lambda o: o['network_g'].update(Train=False), 'network_g.Train: false builds no key encoder'),
+    ('ConStyleModel', lambda o: o['train'].update(mixing_augs={'mixup': True}), 'mixup: true is not provided'),
+    ('ConStyleModel', lambda o: o['train'].update(style_opt={'type': 'StyleLos'}), "Did you mean StyleLoss"),
+    ('IRConStyleModel', lambda o: o['train'].pop('ConStyle_iter'), 'path.pretrain_constyle is required'),
+    ('IRConStyleModel', lambda o: o['train'].pop('ConStyle_iter') and o['path'].update(pretrain_constyle='x.pth'),
+     'path.pretrain_constyle: x.pth does not exist'),
+])
+def test_bad_constyle_options_name_the_key(tmp_path, model_type, change, message):
+    opt = constyle_opt(tmp_path, model_type=model_type, aux=model_type == 'ConStyleModel')
+    change(opt)
+    with pytest.raises(OptionError, match=message):
+        check_options(opt)
+
+
+def test_irconstyle_refuses_the_prompter_losses(tmp_path):
+    opt = constyle_opt(tmp_path, model_type='IRConStyleModel', constyle_iter=None)
+    with pytest.raises(OptionError, match='does not use it'):
+        check_options(opt)
