@@ -16,8 +16,8 @@ LAYERS = [
     (3, ('preflight.',)),                                        # input checks the runtime runs after parsing
     (3, ('models.',)),                                           # model classes
     (2, ('history', 'losses.', 'train_options', 'precision', 'step_guard', 'progressive', 'optimizers',
-         'lr_schedulers', 'data.', 'archs.', 'feature_hooks', 'dcpt_options', 'constyle_options', 'probe_features', 'spn_diagnostics',
-         'spn_weight')),
+         'lr_schedulers', 'data.', 'archs.', 'feature_hooks', 'dcpt_options', 'constyle_options', 'probe_features',
+         'spn_diagnostics', 'spn_weight')),
     (1, ('options',)),                                           # option validation
     (0, ('shims', 'utils', 'dist', 'rng_state', 'experiment_files', 'vgg_weights', 'vgg_convert',
          'version')),  # leaf helpers
