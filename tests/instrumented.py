@@ -37,7 +37,8 @@ from mclir_basicsr.models.dcpt_transfer_model import DCPTTransferModel
 from mclir_basicsr.models.dsrir_model import DSRIRModel
 from mclir_basicsr.models.mclir_model import MCLIRModel
 
-STEPPING = (MCLIRModel, DCPTModel, DCPTTransferModel, DSRIRModel, ConStyleModel)  # classes of ours that define a training step
+# classes of ours that define a training step
+STEPPING = (MCLIRModel, DCPTModel, DCPTTransferModel, DSRIRModel, ConStyleModel)
 
 
 def _die():
