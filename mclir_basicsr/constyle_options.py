@@ -10,7 +10,6 @@
   ``net_g_*.pth``), read under ``path.param_key_constyle`` (default ``params_ema``), loaded with
   ``path.strict_load_constyle`` (default true).
 """
-import os.path as osp
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from .options import OptionError, check_bool, check_int, check_known_keys, check_loss_options, registered_name
@@ -38,7 +37,7 @@ def check_constyle_options(opt, model_type, frozen=False):
             raise OptionError(f'train.{extra[0]}: IRConStyleModel keeps the pre-trained prompter frozen, so the '
                               f'prompter\'s losses and ConStyle_iter do not apply. Remove them (or use ConStyleModel '
                               f'to train the prompter).')
-        _check_pretrained_prompter(opt)
+        _check_prompter_keys(opt)
     else:
         if 'ConStyle_iter' not in train_opt:
             raise OptionError('train.ConStyle_iter is required: the iteration up to which the prompter trains '
@@ -68,12 +67,11 @@ def _check_mixing(block):
                           'false). Set mixup: false or remove train.mixing_augs.')
 
 
-def _check_pretrained_prompter(opt):
+def _check_prompter_keys(opt):
+    """The file itself is checked with the other inputs (:func:`mclir_basicsr.preflight.checkpoints`)."""
     path_opt = opt.get('path') or {}
     src = path_opt.get('pretrain_constyle')
     if not src:
         raise OptionError('path.pretrain_constyle is required by IRConStyleModel: a ConStyleModel checkpoint '
                           '(experiments/<name>/models/net_g_<iter>.pth) whose prompter is loaded and frozen.')
-    if not osp.isfile(osp.expanduser(str(src))):
-        raise OptionError(f'path.pretrain_constyle: {src} does not exist.')
     check_bool(path_opt.get('strict_load_constyle', True), 'path.strict_load_constyle')

@@ -177,14 +177,26 @@ def test_spn_composes_with_the_prompted_network(tmp_path):
     ('ConStyleModel', lambda o: o['train'].update(mixing_augs={'mixup': True}), 'mixup: true is not provided'),
     ('ConStyleModel', lambda o: o['train'].update(style_opt={'type': 'StyleLos'}), "Did you mean StyleLoss"),
     ('IRConStyleModel', lambda o: o['train'].pop('ConStyle_iter'), 'path.pretrain_constyle is required'),
-    ('IRConStyleModel', lambda o: o['train'].pop('ConStyle_iter') and o['path'].update(pretrain_constyle='x.pth'),
-     'path.pretrain_constyle: x.pth does not exist'),
 ])
 def test_bad_constyle_options_name_the_key(tmp_path, model_type, change, message):
     opt = constyle_opt(tmp_path, model_type=model_type, aux=model_type == 'ConStyleModel')
     change(opt)
     with pytest.raises(OptionError, match=message):
         check_options(opt)
+
+
+def test_pretrained_prompter_file_is_checked_before_training(tmp_path):
+    from mclir_basicsr.preflight.checkpoints import check_pretrained_prompter
+    opt = constyle_opt(tmp_path, model_type='IRConStyleModel', constyle_iter=None, aux=False)
+    opt['path']['pretrain_constyle'] = str(tmp_path / 'x.pth')
+    with pytest.raises(OptionError, match='path.pretrain_constyle: .*x.pth does not exist'):
+        check_pretrained_prompter(opt)
+    torch.save({'params_ema': {'conv.weight': torch.zeros(1)}}, tmp_path / 'x.pth')
+    with pytest.raises(OptionError, match=r'holds no prompter.encoder_q.\* weights'):
+        check_pretrained_prompter(opt)
+    opt['path']['param_key_constyle'] = 'weights'
+    with pytest.raises(OptionError, match="has no 'weights' entry"):
+        check_pretrained_prompter(opt)
 
 
 def test_irconstyle_refuses_the_prompter_losses(tmp_path):

@@ -20,6 +20,7 @@ from .constyle_arch import ConStyle
 from .nafnet_arch import NAFBlock
 
 SIZE_MULTIPLE = 8  # three 2x downsamplings, in the U-Net and in the prompter
+PROMPTER_PREFIX = 'prompter.encoder_q.'  # the trained prompter's weights in a checkpoint (IRConStyleModel loads them)
 
 
 def _blocks(channels, n):

@@ -24,6 +24,7 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
+from ..archs.constyle_nafnet_arch import PROMPTER_PREFIX
 from ..constyle_options import AUX_LOSSES, check_constyle_options
 from ..history import bare_module
 from ..precision import StepPrecision
@@ -37,7 +38,6 @@ from .mclir_model import MCLIRModel
 CONSTYLE_TRAIN_KEYS = tuple(AUX_LOSSES) + ('ConStyle_iter', 'mixing_augs', 'progressive')
 STEP_KEYS = ('divergence_guard', 'grad_clip', 'use_grad_clip')
 STATE_FORMAT = 1
-PROMPTER_PREFIX = 'prompter.encoder_q.'  # what a ConStyleNAFNet checkpoint holds of the trained prompter
 
 
 class PromptedSteps:

@@ -32,7 +32,7 @@ What is checked (cheap enough for every start: no dataset is decoded in full):
   torchvision state dict of that ``vgg_type``) and the VGG of ``train.perceptual_opt`` (found).
 """
 from ..options import OptionError
-from .checkpoints import check_pretrained, check_resume_state
+from .checkpoints import check_pretrained, check_pretrained_prompter, check_resume_state
 from .datasets import check_dataset
 from .sizes import MAX_HEADER_PAIRS, N_DECODE
 from .vgg import check_vgg_weights
@@ -55,5 +55,6 @@ def check_inputs(opt):
         check_dataset(opt, str(phase_key), ds)
     check_resume_state(opt)
     check_pretrained(opt)
+    check_pretrained_prompter(opt)
     if opt.get('is_train', True):
         check_vgg_weights(opt)

@@ -6,6 +6,7 @@ import torch
 import warnings
 from basicsr.utils.registry import ARCH_REGISTRY
 
+from ..archs.constyle_nafnet_arch import PROMPTER_PREFIX
 from ..experiment_files import resume_network_files, saved_state_iters
 from ..options import OptionError, registered_name
 from ..utils import few, strip_wrapper_prefixes
@@ -139,3 +140,20 @@ def check_pretrained(opt):
         want = _network_shapes(opt[net_key], net_key)
         _check_fit(key, path, net_key, opt[net_key]['type'], suffix, path_opt.get(f'strict_load_{suffix}', True),
                    loaded, want)
+
+
+def check_pretrained_prompter(opt):
+    """``path.pretrain_constyle`` (IRConStyleModel): exists, loads, and holds prompter weights under
+    ``path.param_key_constyle`` (default ``params_ema``)."""
+    path_opt = opt.get('path') or {}
+    path = path_opt.get('pretrain_constyle')
+    if path is None or _will_resume(opt):
+        return
+    key = 'path.pretrain_constyle'
+    if not isinstance(path, str) or not osp.isfile(path):
+        raise OptionError(f'{key}: {path} does not exist{where(str(path))}. Give a ConStyleModel checkpoint '
+                          f'(experiments/<name>/models/net_g_<iter>.pth).')
+    loaded = _file_shapes(path, key, 'constyle', path_opt.get('param_key_constyle', 'params_ema'))
+    if not any(k.startswith(PROMPTER_PREFIX) for k in loaded):
+        raise OptionError(f'{key}: {path} holds no {PROMPTER_PREFIX}* weights; it must be the checkpoint of a network '
+                          f'with a ConStyle prompter (ConStyleModel\'s net_g_<iter>.pth).')
