@@ -11,7 +11,8 @@ Decisions (the authors' code differs where noted):
 * the queue stores the **queries** ``q2`` by default, as the authors' code does (MoCo stores the keys);
   ``enqueue: key`` stores the momentum keys instead;
 * under DDP the codes of every rank are gathered before they enter the queue (as MoCo does), so the queue is the same
-  on every rank; any queue size works (the write position wraps, no divisibility needed);
+  on every rank; any queue size works (the write position wraps, no divisibility needed); the BatchNorms' running
+  statistics are averaged over the ranks after each contrastive pass (plain DDP would leave each rank its own);
 * no ``.cuda()``: the queue, its write position and the key encoder are buffers and a module, saved and loaded with
   the network.
 """
@@ -104,6 +105,7 @@ class ConStyle(nn.Module):
         batch = lq.shape[0]
         older = [self._rows(batch, batch), self._rows(0, batch)]
         self._push((q[1] if self.enqueue == 'query' else key).detach())
+        self._average_batch_statistics()
         return q, feats, logits, key, older
 
     def _rows(self, offset, n):
@@ -111,8 +113,23 @@ class ConStyle(nn.Module):
         return self.queue[index].clone()
 
     @torch.no_grad()
+    def _average_batch_statistics(self):
+        """Under DDP each rank's BatchNorms saw their own batch: average the running statistics, so every rank
+        (and the checkpoint) holds the same prompter."""
+        if not _distributed():
+            return
+        stats = [t for m in self.modules() if isinstance(m, nn.BatchNorm1d) for t in (m.running_mean, m.running_var)]
+        flat = torch.cat([t.flatten() for t in stats])
+        dist.all_reduce(flat)
+        flat /= dist.get_world_size()
+        for t, avg in zip(stats, flat.split([t.numel() for t in stats])):
+            # .data: autograd saved these buffers (unused by the training-mode backward, which keeps the batch's
+            # own statistics); writing through .data leaves their version counter, so backward does not object
+            t.data.copy_(avg.view_as(t))
+
+    @torch.no_grad()
     def _push(self, codes):
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        if _distributed():
             gathered = [torch.empty_like(codes) for _ in range(dist.get_world_size())]
             dist.all_gather(gathered, codes.contiguous())
             codes = torch.cat(gathered)
@@ -120,3 +137,7 @@ class ConStyle(nn.Module):
         index = (self.queue_ptr + torch.arange(n, device=self.queue.device)) % self.queue.shape[0]
         self.queue[index] = codes[:n].to(self.queue.dtype)
         self.queue_ptr.copy_((self.queue_ptr + n) % self.queue.shape[0])
+
+
+def _distributed():
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
