@@ -13,18 +13,16 @@ PSNR/SSIM on the five demo validation sets after the last iteration (tensorboard
 time. Runs go one at a time to benchmarks/out/dsrir_runs/; results to benchmarks/out/dsrir_quality.json.
 """
 import argparse
-import json
-import os
 import os.path as osp
-import statistics
 import sys
 
 import yaml
 
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, HERE)
-from dcpt_quality import absolute_roots, final_metrics  # noqa: E402  (benchmarks/ is not a package)
-from quality import ROOT, log, run_training  # noqa: E402
+from arm_comparison import report, run_arms  # noqa: E402  (benchmarks/ is not a package)
+from dcpt_quality import absolute_roots  # noqa: E402
+from quality import ROOT  # noqa: E402
 
 WORK = osp.join(HERE, 'out', 'dsrir_runs')
 DEMO = 'options/train/all_in_one/demo'
@@ -49,21 +47,6 @@ def options(arm, seed, iters):
     return opt
 
 
-def summarise(results, seeds):
-    sets = list(results[str(seeds[0])]['nafnet'])
-    table = {}
-    for name in sets + ['average']:
-        row = {}
-        for arm in ARMS:
-            row[arm] = [results[str(s)][arm][name]['psnr'] if name != 'average' else
-                        statistics.mean(results[str(s)][arm][n]['psnr'] for n in sets) for s in seeds]
-        for arm in ('dsrir_l1', 'dsrir'):
-            diffs = [a - b for a, b in zip(row[arm], row['nafnet'])]
-            row[f'{arm}_minus_nafnet'] = [statistics.mean(diffs), min(diffs), max(diffs)]
-        table[name] = row
-    return table
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--seeds', default='10,11,12')
@@ -71,36 +54,10 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--out', default=osp.join(HERE, 'out', 'dsrir_quality.json'))
     args = parser.parse_args(argv)
-    out_path = osp.abspath(args.out)
     seeds = [int(s) for s in args.seeds.split(',')]
-    os.makedirs(WORK, exist_ok=True)
-    results = {}
-    for seed in seeds:
-        row = {}
-        for arm in ARMS:
-            opt = options(arm, seed, args.iters)
-            took, _ = run_training(opt, WORK, args.threads)
-            row[arm] = final_metrics(opt, WORK)
-            row[f'{arm}_seconds'] = took
-            log(f'seed {seed} {arm}: {took:.0f} s, ' + ', '.join(f'{n} {m["psnr"]:.3f}' for n, m in row[arm].items()))
-        results[str(seed)] = row
-    table = summarise(results, seeds)
-    report = {'command': 'python benchmarks/' + osp.basename(__file__) + ' ' + ' '.join(argv or sys.argv[1:]),
-              'seeds': seeds, 'iters': args.iters, 'threads': args.threads, 'runs': results, 'psnr_table': table}
-    os.makedirs(osp.dirname(out_path), exist_ok=True)
-    with open(out_path, 'w') as f:
-        json.dump(report, f, indent=2)
-    log('| val set | NAFNet (mean) | DSRIR net, L1 (mean) | DSRIR (mean) | DSRIR net L1 - NAFNet [min, max] '
-        '| DSRIR - NAFNet [min, max] |')
-    log('|---' * 6 + '|')
-    for name, row in table.items():
-        cells = [f'{statistics.mean(row[a]):.3f}' for a in ARMS]
-        pairs = (row['dsrir_l1_minus_nafnet'], row['dsrir_minus_nafnet'])
-        diffs = [f'{m:+.3f} [{lo:+.3f}, {hi:+.3f}]' for m, lo, hi in pairs]
-        log(f'| {name} | ' + ' | '.join(cells + diffs) + ' |')
-    seconds = {a: statistics.mean(results[str(s)][f'{a}_seconds'] for s in seeds) for a in ARMS}
-    log('mean training wall time per run: ' + ', '.join(f'{a} {t:.0f} s' for a, t in seconds.items()))
-    log(f'wrote {out_path}')
+    results = run_arms(ARMS, options, seeds, args.iters, args.threads, WORK)
+    report(osp.abspath(args.out), osp.basename(__file__), argv, seeds, args.iters, args.threads, results, ARMS,
+           'nafnet')
 
 
 if __name__ == '__main__':

@@ -73,6 +73,7 @@ class PromptedSteps:
                 losses[name] = loss(out['codes'][1], out['key'])
             else:
                 losses[name] = loss(out['codes'], out['older'])
+                self.style_distance = max(loss.last_distances)  # uncapped: what the cap holds back
         return losses
 
     def freeze_prompter(self, current_iter):
@@ -114,6 +115,8 @@ class ConStyleModel(PromptedSteps, AtomicCheckpoints, SRModel):
         l_total = sum(losses.values())
         l_total.backward()
         self.log_dict = self.reduce_loss_dict(losses)
+        if 'l_style' in losses:
+            self.log_dict['style_distance'] = self.style_distance
         if not self.guard.step(self.optimizer_g, self.net_g.parameters(), l_total, current_iter, self.log_dict):
             return
         if self.ema_decay > 0:
