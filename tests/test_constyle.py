@@ -130,7 +130,7 @@ def test_joint_training_then_frozen_prompter(tmp_path):
         model.feed_data(batch(seed=it, n=4, lq=16, scale=1))
         model.optimize_parameters(it)
         logged.append(set(model.log_dict))
-    assert logged[:2] == [{'l_pix', 'l_CrossEntropy', 'l_content', 'l_style'}] * 2
+    assert logged[:2] == [{'l_pix', 'l_CrossEntropy', 'l_content', 'l_style', 'style_distance'}] * 2
     assert logged[2:] == [{'l_pix'}] * 2
     for k, v in model.prompter.encoder_q.state_dict().items():
         assert torch.equal(v, frozen[k]), k
