@@ -101,6 +101,7 @@ def test_quality_gpu_scale_refused_without_cuda(quality, monkeypatch):
         quality.main(['--scale', 'gpu'])
 
 
+@pytest.mark.e2e  # slow (seconds): outside the fast unit tier
 def test_step_cost_arms_build_as_described(step_cost, tmp_path):
     models = {a: step_cost.build_arm('tiny', a, str(tmp_path / a), 'cpu') for a in ('Ds', 'Cb', 'Cf', 'Cc', 'F', 'F0')}
     assert models['Ds'].history.negatives_mode == 'round_robin' and len(models['Ds'].history) == 4

@@ -198,6 +198,7 @@ def trained(tmp_path_factory):
     return model, first, losses
 
 
+@pytest.mark.e2e  # slow (seconds): outside the fast unit tier
 def test_dcpt_step_trains_both_networks_and_learns_to_classify(trained):
     model, (g0, dc0), losses = trained
     assert len(model.optimizers) == 2 and len(model.schedulers) == 2
@@ -293,6 +294,7 @@ def test_knn_probe_splits_per_class_and_votes_by_cosine_neighbours():
     assert shuffled['accuracy']['mean'] < 100.
 
 
+@pytest.mark.e2e  # slow (seconds): outside the fast unit tier
 def test_validation_scores_each_set_against_the_training_labels_by_task_name(trained):
     """A validation set holding only rain (its own label 0) is scored against the training label of derain (1)."""
     from types import SimpleNamespace

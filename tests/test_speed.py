@@ -105,6 +105,7 @@ def test_bf16_autocast_runs_the_step_in_bf16_and_keeps_float32_weights(tmp_path,
     assert model.output.dtype == torch.float32
 
 
+@pytest.mark.e2e  # slow (seconds): outside the fast unit tier
 def test_fp16_overflow_is_skipped_by_the_scaler_not_counted(tmp_path):
     model = _model(tmp_path, amp={'enabled': True, 'dtype': 'fp16', 'init_scale': 2.0 ** 40},
                    divergence_guard={'enabled': True, 'max_consecutive_bad_steps': 1})
@@ -183,6 +184,7 @@ def test_state_without_scaler_warns_and_keeps_init_scale(tmp_path, log):
 
 
 # ---------------------------------------------------------------------------------------------- compile
+@pytest.mark.e2e  # slow (seconds): outside the fast unit tier
 def test_compile_wraps_only_the_training_step(tmp_path):
     model = _model(tmp_path, compile={'enabled': True, 'backend': 'eager'})
     assert model.train_net_g is not model.net_g and model.train_net_g._orig_mod is model.net_g
@@ -205,6 +207,7 @@ def test_compile_wraps_only_the_training_step(tmp_path):
         assert torch.equal(c(x), c.module(x))
 
 
+@pytest.mark.e2e  # slow (seconds): outside the fast unit tier
 @pytest.mark.skipif(not (shutil.which('g++') or shutil.which('c++')), reason='inductor on CPU needs a C++ compiler')
 def test_inductor_compiled_step_matches_eager(tmp_path):
     """The real backend (inductor, C++ on CPU): the compiled training forward and its gradients equal eager's, and
