@@ -27,17 +27,13 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from ..archs.constyle_nafnet_arch import PROMPTER_PREFIX
 from ..constyle_options import AUX_LOSSES, check_constyle_options
 from ..history import bare_module
-from ..precision import StepPrecision
-from ..step_guard import StepGuard
-from ..train_options import (OUR_TOP_KEYS, OUR_TRAIN_KEYS, check_mclir_train_options, parse_amp, parse_grad_clip,
-                             parse_guard)
+from ..train_options import OUR_TOP_KEYS, OUR_TRAIN_KEYS, check_mclir_train_options
 from .checkpoints import AtomicCheckpoints
 from .gt_losses import reconstruction_losses
+from .guarded_step import STEP_KEYS, GuardedStep
 from .mclir_model import MCLIRModel
 
 CONSTYLE_TRAIN_KEYS = tuple(AUX_LOSSES) + ('ConStyle_iter', 'mixing_augs', 'progressive')
-STEP_KEYS = ('divergence_guard', 'grad_clip', 'use_grad_clip')
-STATE_FORMAT = 1
 
 
 class PromptedSteps:
@@ -58,6 +54,7 @@ class PromptedSteps:
         self.optimizer_g.register_step_pre_hook(self._keep_frozen_prompter)
 
     def training_losses(self, current_iter):
+        self.style_distance = None
         if current_iter > self.constyle_iter:
             self.freeze_prompter(current_iter)
             self.output = self.train_net_g(self.lq)
@@ -89,7 +86,7 @@ class PromptedSteps:
 
 
 @MODEL_REGISTRY.register()
-class ConStyleModel(PromptedSteps, AtomicCheckpoints, SRModel):
+class ConStyleModel(PromptedSteps, GuardedStep, AtomicCheckpoints, SRModel):
     """SRModel jointly training a ConStyle-prompted restorer and its prompter (see the module doc)."""
 
     plugin_option_keys = {'train': CONSTYLE_TRAIN_KEYS + STEP_KEYS, 'top': ()}
@@ -98,36 +95,10 @@ class ConStyleModel(PromptedSteps, AtomicCheckpoints, SRModel):
     @classmethod
     def check_train_options(cls, opt):
         check_constyle_options(opt, cls.__name__, frozen=cls.frozen_from_start)
-        train_opt = opt.get('train') or {}
-        parse_guard(train_opt)
-        parse_grad_clip(train_opt)
+        cls.check_step_options(opt.get('train') or {})
 
-    def init_training_settings(self):
-        super().init_training_settings()
-        train_opt = self.opt['train']
-        self.guard = StepGuard(parse_guard(train_opt), StepPrecision(parse_amp({}), self.device), self.device,
-                               parse_grad_clip(train_opt))
-
-    def optimize_parameters(self, current_iter):
-        self.progressive_batch(current_iter)
-        self.optimizer_g.zero_grad()
-        losses = self.training_losses(current_iter)
-        l_total = sum(losses.values())
-        l_total.backward()
-        self.log_dict = self.reduce_loss_dict(losses)
-        if 'l_style' in losses:
-            self.log_dict['style_distance'] = self.style_distance
-        if not self.guard.step(self.optimizer_g, self.net_g.parameters(), l_total, current_iter, self.log_dict):
-            return
-        if self.ema_decay > 0:
-            self.model_ema(decay=self.ema_decay)
-
-    def plugin_training_state(self):
-        return {'format': STATE_FORMAT, 'bad_steps': self.guard.bad_steps}
-
-    def load_plugin_training_state(self, entry, source):
-        if entry is not None:
-            self.guard.bad_steps = int(entry.get('bad_steps', 0))
+    def step_diagnostics(self):
+        return {'style_distance': self.style_distance} if self.style_distance is not None else {}
 
 
 @MODEL_REGISTRY.register()

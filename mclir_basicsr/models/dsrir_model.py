@@ -5,7 +5,8 @@ One iteration (the paper's ``L = L_ul + L_psnr + 0.2 L_pocl``): ``images, log_va
 (final stage first); ``train.pixel_opt`` (``DSRIRPSNRLoss``: every stage; any other pixel loss: the final image),
 ``train.stage_uncertainty_opt`` (``DSRIRUncertaintyLoss``, logged ``l_ul``) and ``train.pocl_opt``
 (``PositiveContrastLoss``, ``l_pocl``); ``perceptual_opt`` applies to the final image. Validation, test, EMA and
-checkpoints are SRModel's: ``net_g(lq)`` is the final image (the network pads to its size multiple itself).
+checkpoints are SRModel's: ``net_g(lq)`` is the final image (the network pads to its size multiple itself). A step
+with a non-finite loss or gradient is skipped (``train.divergence_guard``); ``train.grad_clip`` applies.
 
 SPN composes through the network's plain forward: history copies are snapshots of the whole network and their
 negatives are their final images, against the final output (``model_type: MCLIRDSRIRModel``, or ``MCLIRModel`` with
@@ -20,6 +21,7 @@ from ..progressive import check_progressive
 from ..train_options import OUR_TOP_KEYS, OUR_TRAIN_KEYS, check_mclir_train_options
 from .checkpoints import AtomicCheckpoints
 from .gt_losses import reconstruction_losses
+from .guarded_step import STEP_KEYS, GuardedStep
 from .mclir_model import MCLIRModel
 
 STAGE_LOSSES = {'stage_uncertainty_opt': 'l_ul', 'pocl_opt': 'l_pocl'}  # option key -> logged name
@@ -73,25 +75,16 @@ class StageLosses:
 
 
 @MODEL_REGISTRY.register()
-class DSRIRModel(StageLosses, AtomicCheckpoints, SRModel):
+class DSRIRModel(StageLosses, GuardedStep, AtomicCheckpoints, SRModel):
     """SRModel whose training step uses every stage of a DSRIR-style network (see the module doc)."""
 
-    plugin_option_keys = {'train': DSRIR_TRAIN_KEYS, 'top': ()}
+    plugin_option_keys = {'train': DSRIR_TRAIN_KEYS + STEP_KEYS, 'top': ()}
     state_key = 'dsrir'
 
     @classmethod
     def check_train_options(cls, opt):
         check_dsrir_options(opt, cls.__name__)
-
-    def optimize_parameters(self, current_iter):
-        self.progressive_batch(current_iter)
-        self.optimizer_g.zero_grad()
-        losses = self.training_losses(current_iter)
-        sum(losses.values()).backward()
-        self.optimizer_g.step()
-        self.log_dict = self.reduce_loss_dict(losses)
-        if self.ema_decay > 0:
-            self.model_ema(decay=self.ema_decay)
+        cls.check_step_options(opt.get('train') or {})
 
 
 @MODEL_REGISTRY.register()
