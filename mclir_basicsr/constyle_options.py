@@ -10,9 +10,7 @@
   ``net_g_*.pth``), read under ``path.param_key_constyle`` (default ``params_ema``), loaded with
   ``path.strict_load_constyle`` (default true).
 """
-from basicsr.utils.registry import ARCH_REGISTRY
-
-from .options import OptionError, check_bool, check_int, check_known_keys, check_loss_options, registered_name
+from .options import OptionError, check_bool, check_int, check_known_keys, check_loss_blocks, check_network_trait
 from .progressive import check_progressive
 
 AUX_LOSSES = {'CrossEntropy_opt': 'l_CrossEntropy', 'content_opt': 'l_content', 'style_opt': 'l_style'}
@@ -22,11 +20,8 @@ MIXING_KEYS = ('mixup', 'mixup_beta', 'use_identity')
 
 def check_constyle_options(opt, model_type, frozen=False):
     """``frozen``: IRConStyleModel (a pre-trained prompter, never trained here)."""
+    check_network_trait(opt, 'has_prompter', model_type, 'a restorer with a ConStyle prompter (ConStyleNAFNet)')
     net = opt.get('network_g') or {}
-    net_cls = registered_name(ARCH_REGISTRY, net.get('type'), 'network in BasicSR\'s ARCH_REGISTRY', 'network_g.type')
-    if not getattr(net_cls, 'has_prompter', False):
-        raise OptionError(f'model_type {model_type} trains a restorer with a ConStyle prompter (network_g.type: '
-                          f'ConStyleNAFNet); {net_cls.__name__} has none. Train it with SRModel or MCLIRModel.')
     train_opt = opt.get('train') or {}
     if not train_opt.get('pixel_opt') and not train_opt.get('perceptual_opt'):
         raise OptionError('train.pixel_opt is required: the restoration loss, e.g. {type: L1Loss, loss_weight: 1}.')
@@ -46,11 +41,7 @@ def check_constyle_options(opt, model_type, frozen=False):
         if given and train_opt['ConStyle_iter'] > 0 and net.get('Train', True) is False:
             raise OptionError('network_g.Train: false builds no key encoder and no queue, which the prompter\'s '
                               f'losses ({", ".join(given)}) need. Set Train: true.')
-    for key in given:
-        block = train_opt[key]
-        if not isinstance(block, dict) or 'type' not in block:
-            raise OptionError(f'train.{key} must be a mapping with a type, e.g. {{type: {EXAMPLES[key]}}}.')
-        check_loss_options(block, f'train.{key}')
+    check_loss_blocks(train_opt, EXAMPLES)
     _check_mixing(train_opt.get('mixing_augs'))
     check_progressive(opt)
 

@@ -13,7 +13,7 @@ import inspect
 import math
 import numbers
 import torch
-from basicsr.utils.registry import LOSS_REGISTRY, MODEL_REGISTRY
+from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
 
 BASICSR_TOP_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d',
                     'path', 'train', 'val', 'logger', 'dist_params', 'dist', 'rank', 'world_size', 'auto_resume',
@@ -200,3 +200,24 @@ def check_loss_options(block, path):
     check = getattr(loss_cls, 'check_options', None)
     if check is not None:
         check({k: v for k, v in block.items() if k != 'type'}, path)
+
+
+def check_loss_blocks(train_opt, examples):
+    """Each ``train.<key>`` present (``examples``: key -> an example type): a mapping with a registered type and
+    arguments its class accepts."""
+    for key, example in examples.items():
+        block = train_opt.get(key)
+        if block is None:
+            continue
+        if not isinstance(block, dict) or 'type' not in block:
+            raise OptionError(f'train.{key} must be a mapping with a type, e.g. {{type: {example}}}.')
+        check_loss_options(block, f'train.{key}')
+
+
+def check_network_trait(opt, trait, model_type, needs):
+    """``network_g``'s registered class must declare the class attribute ``trait`` (what ``model_type`` needs)."""
+    net = opt.get('network_g') or {}
+    cls = registered_name(ARCH_REGISTRY, net.get('type'), 'network in BasicSR\'s ARCH_REGISTRY', 'network_g.type')
+    if not getattr(cls, trait, False):
+        raise OptionError(f'model_type {model_type} trains {needs}; network_g.type {cls.__name__} is not one. Train '
+                          f'it with SRModel or MCLIRModel.')

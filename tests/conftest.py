@@ -106,3 +106,21 @@ def run_module(module, args, cwd, timeout=600, env_extra=None):
     env.update(env_extra or {})
     return subprocess.run([sys.executable, '-m', module] + list(args), cwd=str(cwd), env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def aio_demo_options(demo, data, name, total_iter):
+    """An all-in-one demo training option file (``demo``) made small for a test: its training set only, on the
+    ``aio_data`` folders, 32 px patches, batch 3, a checkpoint every 4 iterations, no validation."""
+    import yaml
+    with open(demo) as f:
+        opt = yaml.safe_load(f)
+    opt.update(name=name, num_gpu=0)
+    train = opt['datasets']['train']
+    train.update(gt_size=32, batch_size_per_gpu=3)
+    for task in train['tasks']:
+        task['dataroot_gt' if task['kind'] == 'denoise' else 'dataroot'] = str(data / 'train' / task['kind'])
+    opt['datasets'] = {'train': train}
+    opt.pop('val', None)
+    opt['train']['total_iter'] = total_iter
+    opt['logger'].update(save_checkpoint_freq=4, print_freq=1, use_tb_logger=False)
+    return opt

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, aio_demo_options
 from tests.test_dcpt_e2e import _assert_same_file
 from tests.test_reliability import _rank_lines, _torchrun, run_straight_then_kill_and_resume
 
@@ -17,18 +17,9 @@ DEMO = osp.join(ROOT, 'options', 'train', 'all_in_one', 'demo', 'train_ConStyleN
 
 
 def _options(path, data, total_iter, constyle_iter):
-    with open(DEMO) as f:
-        opt = yaml.safe_load(f)
-    opt.update(name='constyle', num_gpu=0)
-    train = opt['datasets']['train']
-    train.update(gt_size=32, batch_size_per_gpu=3)
-    for task in train['tasks']:
-        task['dataroot_gt' if task['kind'] == 'denoise' else 'dataroot'] = str(data / 'train' / task['kind'])
-    opt['datasets'] = {'train': train}
-    del opt['val']
+    opt = aio_demo_options(DEMO, data, 'constyle', total_iter)
     opt['network_g'].update(dim=8, constyle={'queue_size': 16})
-    opt['train'].update(total_iter=total_iter, ConStyle_iter=constyle_iter)
-    opt['logger'].update(save_checkpoint_freq=4, print_freq=1, use_tb_logger=False)
+    opt['train'].update(ConStyle_iter=constyle_iter)
     with open(path, 'w') as f:
         yaml.safe_dump(opt, f)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, aio_demo_options
 from tests.test_dcpt_e2e import _assert_same_file
 from tests.test_reliability import _rank_lines, _torchrun, run_straight_then_kill_and_resume
 
@@ -17,23 +17,14 @@ PROGRESSIVE = {'milestones': [3], 'patch_sizes': [16, 32], 'batch_sizes': [3, 2]
 
 
 def _options(path, data, total_iter, spn=False):
-    with open(DEMO) as f:
-        opt = yaml.safe_load(f)
-    opt.update(name='dsrir', num_gpu=0)
-    train = opt['datasets']['train']
-    train.update(gt_size=32, batch_size_per_gpu=3)
-    for task in train['tasks']:
-        task['dataroot_gt' if task['kind'] == 'denoise' else 'dataroot'] = str(data / 'train' / task['kind'])
-    opt['datasets'] = {'train': train}
-    del opt['val']
+    opt = aio_demo_options(DEMO, data, 'dsrir', total_iter)
     opt['network_g'].update(widths=[8, 8, 8], width_steps=[8, 8], groups=1)
-    opt['train'].update(total_iter=total_iter, progressive=PROGRESSIVE)
+    opt['train'].update(progressive=PROGRESSIVE)
     if spn:
         opt['model_type'] = 'MCLIRModel'
         opt['base_model_type'] = 'DSRIRModel'
         opt['train'].update(history={'copies': [{'period': 2, 'decay': 0.5}]},
                             spn_opt={'type': 'SPNLoss', 'loss_weight': 0.01, 'vgg_weights': 'random'})
-    opt['logger'].update(save_checkpoint_freq=4, print_freq=1, use_tb_logger=False)
     with open(path, 'w') as f:
         yaml.safe_dump(opt, f)
 

@@ -14,9 +14,9 @@ negatives are their final images, against the final output (``model_type: MCLIRD
 """
 from basicsr.losses import build_loss
 from basicsr.models.sr_model import SRModel
-from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
+from basicsr.utils.registry import LOSS_REGISTRY, MODEL_REGISTRY
 
-from ..options import OptionError, check_loss_options, registered_name
+from ..options import OptionError, check_loss_blocks, check_network_trait
 from ..progressive import check_progressive
 from ..train_options import OUR_TOP_KEYS, OUR_TRAIN_KEYS, check_mclir_train_options
 from .checkpoints import AtomicCheckpoints
@@ -30,22 +30,12 @@ DSRIR_TRAIN_KEYS = tuple(STAGE_LOSSES) + ('progressive', )
 
 def check_dsrir_options(opt, model_type):
     """The keys DSRIR's model classes read: a stage network, the loss blocks, ``train.progressive``."""
-    net = opt.get('network_g') or {}
-    net_cls = registered_name(ARCH_REGISTRY, net.get('type'), 'network in BasicSR\'s ARCH_REGISTRY', 'network_g.type')
-    if not getattr(net_cls, 'returns_stages', False):
-        raise OptionError(f'model_type {model_type} trains a network that returns its stage outputs (network_g.type: '
-                          f'DSRIR); {net_cls.__name__} does not. Train it with SRModel or MCLIRModel.')
+    check_network_trait(opt, 'returns_stages', model_type, 'a network that returns its stage outputs (DSRIR)')
     train_opt = opt.get('train') or {}
     if not train_opt.get('pixel_opt') and not train_opt.get('perceptual_opt'):
         raise OptionError('train.pixel_opt is required: DSRIR\'s PSNR loss on every stage, {type: DSRIRPSNRLoss} '
                           '(or any pixel loss, on the final image).')
-    for key in ('pixel_opt', *STAGE_LOSSES):
-        block = train_opt.get(key)
-        if block is None:
-            continue
-        if not isinstance(block, dict) or 'type' not in block:
-            raise OptionError(f'train.{key} must be a mapping with a type, e.g. {{type: {_EXAMPLES[key]}}}.')
-        check_loss_options(block, f'train.{key}')
+    check_loss_blocks(train_opt, _EXAMPLES)
     check_progressive(opt)
 
 
