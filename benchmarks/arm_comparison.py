@@ -12,16 +12,26 @@ from quality import log, run_training
 
 
 def run_arms(arms, options, seeds, iters, threads, workdir):
-    """``{seed: {arm: {set: metrics}, arm_seconds: s}}``; ``options(arm, seed, iters)`` gives each run's dict."""
-    os.makedirs(workdir, exist_ok=True)
+    """``{seed: {arm: {set: metrics}, arm_seconds: s}}``; ``options(arm, seed, iters)`` gives each run's dict.
+
+    A run whose result file (``<workdir>/results/<name>.json``) exists with the same options is not run again, so an
+    interrupted comparison continues where it stopped."""
+    os.makedirs(osp.join(workdir, 'results'), exist_ok=True)
     results = {}
     for seed in seeds:
         row = {}
         for arm in arms:
             opt = options(arm, seed, iters)
-            took, _ = run_training(opt, workdir, threads)
-            row[arm] = final_metrics(opt, workdir)
-            row[f'{arm}_seconds'] = took
+            done = osp.join(workdir, 'results', f'{opt["name"]}.json')
+            if osp.isfile(done) and json.load(open(done))['options'] == opt:
+                saved = json.load(open(done))
+                row[arm], row[f'{arm}_seconds'] = saved['metrics'], saved['seconds']
+            else:
+                took, _ = run_training(opt, workdir, threads)
+                row[arm], row[f'{arm}_seconds'] = final_metrics(opt, workdir), took
+                with open(done, 'w') as f:
+                    json.dump({'options': opt, 'metrics': row[arm], 'seconds': took}, f)
+            took = row[f'{arm}_seconds']
             log(f'seed {seed} {arm}: {took:.0f} s, ' + ', '.join(f'{n} {m["psnr"]:.3f}' for n, m in row[arm].items()))
         results[str(seed)] = row
     return results
