@@ -80,3 +80,19 @@ def test_size_multiple_follows_the_grids():
     assert build_network(dict(TINY, unet1_grids=[2, 2, 2], unet2_grids=[2, 2], group_grids=[2])).size_multiple == 8
     assert build_network(dict(TINY, unet1_blocks=[1], unet1_grids=[2], unet2_blocks=[1], unet2_grids=[2],
                               group_grids=[3])).size_multiple == 6
+
+
+def test_authors_checkpoint_passes_the_checks_before_training(tmp_path):
+    from mclir_basicsr.options import OptionError
+    from mclir_basicsr.preflight.checkpoints import check_pretrained
+    with open(osp.join(ROOT, 'tests', 'data', 'dsrir_authors_keys.txt')) as f:
+        rows = [line.split() for line in f if not line.startswith('#')]
+    state = {k: torch.zeros([int(s) for s in shape.split('x')]) for k, shape in rows}
+    torch.save({'epoch': 1, 'state_dict': state}, tmp_path / 'model_best.pth')  # the authors' file layout
+    opt = {'network_g': {'type': 'DSRIR'}, 'path': {'pretrain_network_g': str(tmp_path / 'model_best.pth'),
+                                                    'param_key_g': 'state_dict'}}
+    check_pretrained(opt)
+    state['SN1.encoder1.0.conv1.weight'] = torch.zeros(3, 3, 3, 3)
+    torch.save({'state_dict': state}, tmp_path / 'model_best.pth')
+    with pytest.raises(OptionError, match=r'subnet1.encoders.0.0.body.0.weight: file \[3, 3, 3, 3\]'):
+        check_pretrained(opt)

@@ -28,6 +28,8 @@ from torch import nn
 
 from .dsrir_authors_keys import authors_to_ours, is_authors_state_dict
 
+DEFAULT_GROUP_GRIDS = (8, 4, 2, 1)
+
 
 def _pair(grid):
     return (grid, grid) if isinstance(grid, int) else tuple(grid)
@@ -187,7 +189,7 @@ class DSRIR(nn.Module):
 
     def __init__(self, in_channels=3, out_channels=3, widths=(32, 48, 64), width_steps=(32, 16),
                  unet1_blocks=(2, 2, 2), unet1_grids=(8, 4, 2), unet2_blocks=(2, 4), unet2_grids=(4, 2), groups=4,
-                 group_grids=(8, 4, 2, 1), kernel_size=3, reduction=8, bias=False):
+                 group_grids=DEFAULT_GROUP_GRIDS, kernel_size=3, reduction=8, bias=False):
         super().__init__()
         _check_layout(widths, width_steps, unet1_blocks, unet1_grids, unet2_blocks, unet2_grids, groups, group_grids,
                       reduction)
@@ -203,6 +205,11 @@ class DSRIR(nn.Module):
         self.merge = nn.ModuleList(nn.Conv2d(widths[i] + widths[i + 1], widths[i + 1], 1, bias=bias) for i in (0, 1))
         self.size_multiple = _size_multiple([unet1_grids, unet2_grids], [group_grids])
         self._register_load_state_dict_pre_hook(self._rename_authors_keys)
+
+    @staticmethod
+    def checkpoint_key(key, net_opt):
+        """Our name of a checkpoint key (the authors' names are renamed); for the checks before training."""
+        return authors_to_ours(key, len(net_opt.get('group_grids', DEFAULT_GROUP_GRIDS)))
 
     def _rename_authors_keys(self, state, prefix, *args):
         """The authors' checkpoints load as they are (``path.param_key_g: state_dict``)."""
