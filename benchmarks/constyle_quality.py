@@ -12,7 +12,7 @@ Arms, same data, iterations, batch, patch size, optimiser and schedule (the all-
   ``StyleLoss`` (no cap).
 
 PSNR/SSIM on the five demo validation sets after the last iteration, and for the ConStyle arms the largest style
-distance and the InfoNCE loss logged during the joint phase (tensorboard ``losses/style_distance``,
+distance and the InfoNCE loss logged during the joint phase (tensorboard ``style_distance``,
 ``losses/l_CrossEntropy``). Runs go one at a time to benchmarks/out/constyle_runs/.
 """
 import argparse
@@ -60,8 +60,8 @@ def joint_phase_scalars(name):
     acc.Reload()
     tags = acc.Tags().get('scalars', [])
     out = {}
-    if 'losses/style_distance' in tags:
-        values = [e.value for e in acc.Scalars('losses/style_distance')]
+    if 'style_distance' in tags:  # BasicSR files log values not named l_* without the losses/ prefix
+        values = [e.value for e in acc.Scalars('style_distance')]
         out.update(style_distance_first=values[0], style_distance_max=max(values), style_distance_last=values[-1])
     if 'losses/l_CrossEntropy' in tags:
         out['info_nce_last'] = acc.Scalars('losses/l_CrossEntropy')[-1].value
