@@ -137,7 +137,8 @@ def check_pretrained(opt):
         if net_key not in opt:
             continue
         loaded = _file_shapes(path, key, suffix, path_opt.get(f'param_key_{suffix}', 'params'))
-        rename = getattr(ARCH_REGISTRY.get(opt[net_key]['type']), 'checkpoint_key', None)
+        net_type = opt[net_key].get('type') if isinstance(opt[net_key], dict) else None
+        rename = getattr(ARCH_REGISTRY.get(net_type), 'checkpoint_key', None) if net_type in ARCH_REGISTRY else None
         if rename is not None:  # a network that loads another project's names (DSRIR: the authors')
             loaded = {rename(k, opt[net_key]): v for k, v in loaded.items()}
         want = _network_shapes(opt[net_key], net_key)
