@@ -1,14 +1,18 @@
 """The paper's "retrain existing models" protocol on the bundled demo data, with BasicSR's training loop.
 
-    python benchmarks/quality.py [--quick] [--task sr_x2|dn_s25|all] [--seeds 10,11,12] [--iters N] [--sweep]
+    python benchmarks/quality.py [--quick] [--task sr_x2|dn_s25|dehaze|all] [--seeds 10,11,12] [--iters N]
+                                 [--arms l1,...|weights|all] [--vgg-weights FILE] [--sweep]
 
-1. Train a baseline tiny EDSR (32 features, 4 blocks) with L1 (``options/train/demo/train_EDSR_*_baseline.yml``)
-   until it clearly beats the degraded input; the checkpoint is cached under benchmarks/out/cache/ and reused.
-2. Continue from that checkpoint with three arms, the same iterations, learning rate and data order
-   (per seed), each for every seed:
+1. Train a baseline with L1 (``options/train/demo/train_{EDSR_*,FFA_Dehaze}_demo_baseline.yml``: a tiny EDSR, 32
+   features and 4 blocks, for x2 SR and sigma-25 denoising; a small FFA-Net, 16 features, 3 groups of 2 blocks, for
+   dehazing) until it clearly beats the degraded input; the checkpoint is cached under benchmarks/out/cache/.
+2. Continue from that checkpoint with each arm, the same iterations, learning rate and data order (per seed), each
+   for every seed. The default arms:
      (a) l1        L1 only (the baseline's option file)
      (b) spn_sub   L1 + SPN, form subtract (the demo's MCLIR option file: 2 copies, lambda 0.01)
      (c) spn_ratio L1 + SPN, form ratio, lq_negative (the degraded input as an extra negative)
+   ``--arms`` adds (d)-(k) of ARM_LABELS: the authors' lambda 0.001, round_robin negatives, the adaptive refresh,
+   the uncertainty loss, other fixed lambdas and the automatic lambda (``--arms weights``: issue 16's comparison).
 3. Validation PSNR/SSIM (BasicSR's metrics, through its validation) every ``--val-freq`` iterations, read back
    from each run's tensorboard events. Reported: per seed, mean, spread, and the per-seed difference vs (a).
 
@@ -44,17 +48,27 @@ TASKS = {
                   dataset='demo_sr_x2_val', input_label='bicubic input'),
     'dn_s25': dict(baseline='train_EDSR_DNs25_demo_baseline.yml', spn='train_MCLIR_EDSR_DNs25_demo.yml',
                    dataset='demo_dn_s25_val', input_label='noisy input'),
+    # a small FFA-Net on the all-in-one demo data's haze (atmospheric scattering model), the paper's dehazing setting
+    'dehaze': dict(baseline='train_FFA_Dehaze_demo_baseline.yml', spn='train_MCLIR_FFA_Dehaze_demo.yml',
+                   dataset='demo_dehaze_val', input_label='hazy input', data='all_in_one'),
 }
 ARMS = ['l1', 'spn_sub', 'spn_ratio']  # the default arms; --arms adds the others of ARM_LABELS
-COST = {'l1': 0.15, 'spn_sub': 0.7, 'spn_ratio': 1.0, 'spn_authors': 0.7, 'round_robin': 0.4, 'adaptive': 0.7,
-        'uncertainty': 0.7}  # relative seconds per iteration, to order the jobs
+COST = {'l1': 0.15, 'spn_sub': 0.7, 'spn_ratio': 1.0, 'round_robin': 0.4}  # relative seconds per iteration, to
+# order the jobs; every other SPN arm costs about what (b) does
 ARM_LABELS = {'l1': '(a) L1 only', 'spn_sub': '(b) SPN subtract', 'spn_ratio': '(c) SPN ratio + lq_negative',
               'spn_authors': '(d) SPN subtract, lambda 0.001', 'round_robin': '(e) (d) + negatives round_robin',
-              'adaptive': '(f) (d) + adaptive refresh', 'uncertainty': '(g) (d) + HistoryUncertaintyLoss'}
-# (d)-(g): the demo's SPN file with the authors' lambda 0.001, then one change each
-EXTRA_ARMS = {'spn_authors': {}, 'round_robin': {'negatives': 'round_robin'},
-              'adaptive': {'adaptive': {'threshold': 0.022, 'decay': 0.001}},
-              'uncertainty': {'uncertainty_opt': {'type': 'HistoryUncertaintyLoss', 'beta': 0.5}}}
+              'adaptive': '(f) (d) + adaptive refresh', 'uncertainty': '(g) (d) + HistoryUncertaintyLoss',
+              'w0.0003': '(h) SPN subtract, lambda 0.0003', 'w0.003': '(i) SPN subtract, lambda 0.003',
+              'auto0.01': '(j) SPN subtract, lambda auto 0.01', 'auto0.03': '(k) SPN subtract, lambda auto 0.03'}
+# (d)-(k): the demo's SPN file, then the changes below: train.history keys, spn_opt keys, an uncertainty_opt
+EXTRA_ARMS = {'spn_authors': {}, 'round_robin': {'history': {'negatives': 'round_robin'}},
+              'adaptive': {'history': {'adaptive': {'threshold': 0.022, 'decay': 0.001}}},
+              'uncertainty': {'uncertainty_opt': {'type': 'HistoryUncertaintyLoss', 'beta': 0.5}},
+              'w0.0003': {'spn_opt': {'loss_weight': 0.0003}}, 'w0.003': {'spn_opt': {'loss_weight': 0.003}},
+              'auto0.01': {'spn_opt': {'loss_weight': 'auto', 'target_ratio': 0.01}},
+              'auto0.03': {'spn_opt': {'loss_weight': 'auto', 'target_ratio': 0.03}}}
+# issue 16's comparison: a fixed lambda against the automatic weight at two targets of |l_spn| / l_rec
+WEIGHT_ARMS = ['l1', 'w0.0003', 'spn_authors', 'w0.003', 'spn_sub', 'auto0.01', 'auto0.03']
 RATIO_SPN = {'form': 'ratio', 'lq_negative': True, 'loss_weight': 0.01}  # (c): changes to the demo's spn_opt
 
 MODES = {
@@ -62,10 +76,11 @@ MODES = {
     'full': dict(baseline_iters=2000, iters=200, seeds=[10, 11, 12], val_freq=25, margin=0.3),
     'quick': dict(baseline_iters=600, iters=60, seeds=[10], val_freq=20, margin=0.1),
 }
-# --scale gpu: BasicSR's EDSR-light body (64 features, 16 blocks) on the same demo tasks, larger patches and batch,
-# thousands of iterations, one run at a time on the GPU
+# --scale gpu: BasicSR's EDSR-light body (64 features, 16 blocks; dehazing: FFA-Net 64 x 3 groups x 8 blocks) on the
+# same demo tasks, larger patches and batch, thousands of iterations, one run at a time on the GPU
 MODES['gpu'] = dict(baseline_iters=20000, iters=4000, seeds=[10, 11, 12], val_freq=250, margin=0.3)
-GPU_SETTING = dict(network={'num_feat': 64, 'num_block': 16}, gt_size=96, batch=16)
+GPU_SETTING = dict(network={'EDSR': {'num_feat': 64, 'num_block': 16},
+                            'FFANet': {'num_feat': 64, 'num_groups': 3, 'num_blocks': 8}}, gt_size=96, batch=16)
 BASELINE_LR = 5e-4  # the demo's
 FINETUNE_LR = 1e-4  # continuing from a converged model: a lower, constant rate (milestones past the end)
 SWEEP = [('spn_sub', {'loss_weight': w}) for w in (0.003, 0.03, 0.1)] + \
@@ -84,9 +99,10 @@ def load_yml(name):
 
 def absolute_data_paths(opt):
     for ds in opt['datasets'].values():
-        for key in ('dataroot_gt', 'dataroot_lq'):
-            if key in ds and not osp.isabs(ds[key]):
-                ds[key] = osp.join(ROOT, ds[key])
+        for entry in [ds] + ds.get('tasks', []):  # AllInOneDataset: a folder per task
+            for key in ('dataroot_gt', 'dataroot_lq', 'dataroot'):
+                if key in entry and not osp.isabs(entry[key]):
+                    entry[key] = osp.join(ROOT, entry[key])
     return opt
 
 
@@ -98,7 +114,7 @@ def make_options(task, arm, name, iters, seed, lr, val_freq, pretrain=None, spn_
     opt['name'] = name
     opt['num_gpu'] = 1 if scale == 'gpu' else 0
     if scale == 'gpu':
-        opt['network_g'].update(GPU_SETTING['network'])
+        opt['network_g'].update(GPU_SETTING['network'][opt['network_g']['type']])
         opt['datasets']['train'].update(gt_size=GPU_SETTING['gt_size'], batch_size_per_gpu=GPU_SETTING['batch'])
     if vgg_weights and 'spn_opt' in opt['train']:
         opt['train']['spn_opt']['vgg_weights'] = osp.abspath(vgg_weights)
@@ -115,11 +131,10 @@ def make_options(task, arm, name, iters, seed, lr, val_freq, pretrain=None, spn_
     if arm == 'spn_ratio':
         train['spn_opt'].update(RATIO_SPN)
     if arm in EXTRA_ARMS:
-        train['spn_opt']['loss_weight'] = 0.001
+        train['spn_opt']['loss_weight'] = 0.001  # the authors' lambda, unless the arm sets its own
         extra = EXTRA_ARMS[arm]
-        for key in ('negatives', 'adaptive'):
-            if key in extra:
-                train['history'][key] = extra[key]
+        train['history'].update(extra.get('history', {}))
+        train['spn_opt'].update(extra.get('spn_opt', {}))
         if 'uncertainty_opt' in extra:
             train['uncertainty_opt'] = dict(extra['uncertainty_opt'])
     changes = dict(spn_changes or {})
@@ -165,24 +180,49 @@ def run_training(opt, workdir, threads):
     return took, read_curve(osp.join(workdir, 'tb_logger', name), val['name']) if val else {}
 
 
+SPN_SCALARS = ('spn_ratio', 'spn_weight')  # |l_spn| / l_rec and the lambda in use, logged every print_freq
+
+
 def read_curve(tb_dir, dataset):
-    """{metric: [(iter, value), ...]} from BasicSR's tensorboard scalars ``metrics/<dataset>/<metric>``."""
+    """{metric: [(iter, value), ...]} from BasicSR's tensorboard scalars ``metrics/<dataset>/<metric>``, and SPN's
+    ratio and weight where logged."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     acc = EventAccumulator(tb_dir, size_guidance={'scalars': 0})
     acc.Reload()
     curve = {}
-    for metric in ('psnr', 'ssim'):
-        tag = f'metrics/{dataset}/{metric}'
+    tags = {f'metrics/{dataset}/{metric}': metric for metric in ('psnr', 'ssim')}
+    tags.update({name: name for name in SPN_SCALARS})
+    for tag, key in tags.items():
         if tag in acc.Tags().get('scalars', []):
-            curve[metric] = [(int(e.step), float(e.value)) for e in acc.Scalars(tag)]
+            curve[key] = [(int(e.step), float(e.value)) for e in acc.Scalars(tag)]
     return curve
 
 
 def ensure_data(tasks):
-    missing = [t for t in tasks if not osp.isfile(osp.join(DATA_ROOT, t, 'manifest.json'))]
+    folders = sorted({TASKS[t].get('data', t) for t in tasks})
+    missing = [d for d in folders if not osp.isfile(osp.join(DATA_ROOT, d, 'manifest.json'))]
     if missing:
         log(f'building demo data for {", ".join(missing)} (python datasets/make_demo_data.py) ...')
-        subprocess.run([sys.executable, osp.join(ROOT, 'datasets', 'make_demo_data.py')], cwd=ROOT, check=True)
+        subprocess.run([sys.executable, osp.join(ROOT, 'datasets', 'make_demo_data.py'), '--root', DATA_ROOT,
+                        '--tasks'] + missing, cwd=ROOT, check=True)
+
+
+def input_metrics(task):
+    """PSNR/SSIM of the degraded validation inputs, with the task's own validation settings."""
+    if TASKS[task].get('data') is None:
+        from mclir_basicsr.demo import input_metrics as demo_input_metrics
+        return demo_input_metrics(DATA_ROOT, task)
+    from basicsr.data import build_dataset
+    from basicsr.metrics import calculate_metric
+    from basicsr.utils import tensor2img
+    opt = absolute_data_paths(load_yml(TASKS[task]['baseline']))
+    val = dict(opt['datasets']['val'], phase='val', scale=opt['scale'])
+    sums = {}
+    for item in build_dataset(val):  # the pairs exactly as validation reads them
+        data = {'img': tensor2img(item['lq']), 'img2': tensor2img(item['gt'])}
+        for name, metric in opt['val']['metrics'].items():
+            sums.setdefault(name, []).append(calculate_metric(data, metric))
+    return {name: float(sum(v) / len(v)) for name, v in sums.items()}
 
 
 def baseline_checkpoint(task, mode_cfg, workdir, threads, force=False, scale='cpu'):
@@ -224,6 +264,13 @@ def summarise(runs, arms, seeds):
                  'psnr_std': statistics.stdev(psnr) if len(psnr) > 1 else 0.0,
                  'psnr_range': max(psnr) - min(psnr), 'ssim_std': statistics.stdev(ssim) if len(ssim) > 1 else 0.0,
                  'seconds_mean': statistics.fmean(runs[(arm, s)]['seconds'] for s in per_seed)}
+        for name in SPN_SCALARS:  # the range over seeds and logged iterations; the value at the end, per seed
+            logged = {s: runs[(arm, s)].get('curve', {}).get(name) for s in per_seed}
+            logged = {s: points for s, points in logged.items() if points}
+            if logged:
+                values = [v for points in logged.values() for _, v in points]
+                entry[f'{name}_range'] = [min(values), max(values)]
+                entry[f'{name}_final'] = {str(s): points[-1][1] for s, points in logged.items()}
         if arm != 'l1':
             diffs = {str(s): per_seed[s]['psnr'] - runs[('l1', s)]['final']['psnr'] for s in per_seed
                      if ('l1', s) in runs}
@@ -250,6 +297,11 @@ def print_table(task, summary, baseline, input_metrics, seeds):
         row += f'{e["psnr_mean"]:9.3f}{e["psnr_std"]:7.3f}'
         row += f'{e["psnr_diff_mean"]:+10.3f}' if e.get('psnr_diff_mean') is not None else f'{"":>10}'
         log(row)
+    for arm, e in summary.items():
+        if 'spn_ratio_range' in e:
+            lo, hi = e['spn_ratio_range']
+            weights = ', '.join(f'{w:.3g}' for w in e['spn_weight_final'].values()) if 'spn_weight_final' in e else '-'
+            log(f'  {ARM_LABELS.get(arm, arm):<30} |l_spn|/l_rec {lo:.3g}-{hi:.3g}; lambda at the end: {weights}')
     for arm, e in summary.items():
         if e.get('psnr_diff_vs_l1'):
             log(f'  {ARM_LABELS.get(arm, arm)} minus (a), per seed: ' +
@@ -315,9 +367,11 @@ def main(argv=None):
                         help='retrain every arm (default: reuse a finished run whose generated options are identical)')
     parser.add_argument('--out', default=OUT_DIR)
     parser.add_argument('--arms', default=','.join(ARMS),
-                        help=f'comma-separated, l1 first (default {",".join(ARMS)}; also {",".join(EXTRA_ARMS)})')
+                        help=f'comma-separated, l1 first (default {",".join(ARMS)}; also {",".join(EXTRA_ARMS)}), '
+                             f'or "weights" (issue 16: {",".join(WEIGHT_ARMS)}) or "all"')
     args = parser.parse_args(argv)
     args.out = osp.abspath(args.out)  # every training runs in its own folder under it
+    args.arms = {'weights': ','.join(WEIGHT_ARMS), 'all': ','.join(ARM_LABELS)}.get(args.arms, args.arms)
     unknown = [a for a in args.arms.split(',') if a not in ARM_LABELS]
     if unknown or not args.arms.startswith('l1'):
         parser.error(f'--arms: l1 first, then any of {", ".join(ARM_LABELS)}; got {args.arms}')
@@ -347,17 +401,16 @@ def main(argv=None):
     ensure_data(tasks)
     sys.path.insert(0, ROOT)
     import mclir_basicsr  # noqa: F401  (before basicsr)
-    from mclir_basicsr.demo import input_metrics as demo_input_metrics
 
     # Every training (the baselines, then every fine-tuning run of every task) goes through one pool of --jobs
     # processes: a task's runs start as soon as its baseline is ready, the costliest first, so no core waits.
-    inputs = {task: demo_input_metrics(DATA_ROOT, task) for task in tasks}
+    inputs = {task: input_metrics(task) for task in tasks}
     base_threads = max(args.threads, 1) * (max(args.jobs, 1) if len(tasks) == 1 else 1)
     arms = args.arms.split(',')
     jobs = [(task, arm, seed, None) for task in tasks for seed in cfg['seeds'] for arm in arms]
     if args.sweep:
         jobs += [(task, arm, cfg['seeds'][0], changes) for task in tasks for arm, changes in SWEEP]
-    jobs.sort(key=lambda j: -COST[j[1]])
+    jobs.sort(key=lambda j: -COST.get(j[1], COST['spn_sub']))
 
     def one(job):
         task, arm, seed, changes = job

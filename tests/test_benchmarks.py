@@ -42,7 +42,7 @@ def _diff(a, b, prefix=''):
     return out
 
 
-@pytest.mark.parametrize('task', ['sr_x2', 'dn_s25'])
+@pytest.mark.parametrize('task', ['sr_x2', 'dn_s25', 'dehaze'])
 @pytest.mark.parametrize('scale', ['cpu', 'gpu'])
 def test_quality_arms_differ_only_where_the_protocol_says(quality, task, scale):
     kw = dict(iters=200, seed=11, lr=1e-4, val_freq=25, pretrain='/base.pth', scale=scale)
@@ -53,7 +53,10 @@ def test_quality_arms_differ_only_where_the_protocol_says(quality, task, scale):
         assert opt['path']['pretrain_network_g'] == '/base.pth' and opt['val']['val_freq'] == 25
         assert opt['train']['scheduler']['milestones'] == [2000]  # constant rate while fine-tuning
         assert opt['num_gpu'] == (1 if scale == 'gpu' else 0)
-        assert opt['network_g']['num_feat'] == (64 if scale == 'gpu' else 32)
+        assert opt['network_g']['num_feat'] == (64 if scale == 'gpu' else 16 if task == 'dehaze' else 32)
+        for ds in opt['datasets'].values():  # every data folder absolute: the runs train in their own folders
+            for entry in [ds] + ds.get('tasks', []):
+                assert all(osp.isabs(v) for k, v in entry.items() if k.startswith('dataroot')), entry
     assert set(_diff(arms['l1'], arms['spn_sub'])) == {'model_type', 'train.history', 'train.spn_opt'}
     assert _diff(arms['spn_sub'], arms['spn_ratio']) == ['train.spn_opt.form', 'train.spn_opt.lq_negative']
     assert arms['spn_sub']['train']['spn_opt']['vgg_weights'] == 'random'
@@ -76,6 +79,51 @@ def test_quality_sweep_changes_land_in_the_options(quality):
     assert base['train']['history'].get('negatives') is None  # the main arm keeps the authors' default
 
 
+def test_quality_extra_arms_change_only_their_own_keys(quality):
+    kw = dict(iters=10, seed=10, lr=1e-4, val_freq=5)
+    authors = quality.make_options('dehaze', 'spn_authors', 'n', **kw)
+    assert authors['train']['spn_opt']['loss_weight'] == 0.001
+    assert _diff(quality.make_options('dehaze', 'spn_sub', 'n', **kw), authors) == ['train.spn_opt.loss_weight']
+    for arm, extra in quality.EXTRA_ARMS.items():
+        opt = quality.make_options('dehaze', arm, 'n', **kw)
+        check_options(copy.deepcopy(opt))  # loss_weight auto, target_ratio, adaptive, ...: all valid keys
+        wanted = {f'train.{block}.{key}' for block in ('history', 'spn_opt') for key in extra.get(block, {})}
+        wanted |= {'train.uncertainty_opt'} if 'uncertainty_opt' in extra else set()
+        assert {d if not d.startswith('train.uncertainty_opt') else 'train.uncertainty_opt'
+                for d in _diff(authors, opt)} == wanted, arm
+    assert quality.make_options('dehaze', 'auto0.03', 'n', **kw)['train']['spn_opt']['target_ratio'] == 0.03
+    assert set(quality.WEIGHT_ARMS) <= set(quality.ARM_LABELS) and quality.WEIGHT_ARMS[0] == 'l1'
+
+
+def test_quality_input_metrics_of_the_demo_tasks_come_from_the_demo(quality, monkeypatch):
+    import mclir_basicsr.demo
+    monkeypatch.setattr(mclir_basicsr.demo, 'input_metrics', lambda root, task: (root, task))
+    assert quality.input_metrics('dn_s25') == (quality.DATA_ROOT, 'dn_s25')
+
+
+def test_quality_input_metrics_of_the_dehazing_task(quality, aio_data, tmp_path, monkeypatch):
+    """The hazy input's PSNR/SSIM: the validation pairs as AllInOneDataset reads them, equal to a direct reading of
+    SOTS's layout (hazy/NNNN_A_beta.png <-> gt/NNNN.png)."""
+    import glob
+
+    import cv2
+    import numpy as np
+    from basicsr.metrics import calculate_psnr, calculate_ssim
+    (tmp_path / 'datasets' / 'demo').mkdir(parents=True)
+    (tmp_path / 'datasets' / 'demo' / 'all_in_one').symlink_to(aio_data)
+    (tmp_path / 'options').symlink_to(osp.join(ROOT, 'options'))
+    monkeypatch.setattr(quality, 'ROOT', str(tmp_path))
+    got = quality.input_metrics('dehaze')
+    val = aio_data / 'val' / 'dehaze'
+    psnrs, ssims = [], []
+    for hazy in sorted(glob.glob(str(val / 'hazy' / '*.png'))):
+        gt = cv2.imread(str(val / 'gt' / (osp.basename(hazy).split('_')[0] + '.png')))
+        psnrs.append(calculate_psnr(cv2.imread(hazy), gt, crop_border=0))
+        ssims.append(calculate_ssim(cv2.imread(hazy), gt, crop_border=0))
+    assert len(psnrs) >= 2
+    assert got == pytest.approx({'psnr': np.mean(psnrs), 'ssim': np.mean(ssims)})
+
+
 def test_quality_vgg_weights_option(quality, tmp_path):
     opt = quality.make_options('sr_x2', 'spn_sub', 'n', 10, 10, 1e-4, 5, vgg_weights='vgg16.pth')
     assert opt['train']['spn_opt']['vgg_weights'] == osp.abspath('vgg16.pth')
@@ -87,7 +135,11 @@ def test_quality_summary_per_seed_mean_spread_and_difference(quality):
     for arm, psnrs in (('l1', [30.0, 30.2, 30.1]), ('spn_sub', [30.1, 30.2, 30.4])):
         for seed, p in zip((1, 2, 3), psnrs):
             runs[(arm, seed)] = {'final': {'psnr': p, 'ssim': p / 100}, 'seconds': 2.0}
+    runs[('spn_sub', 2)]['curve'] = {'spn_ratio': [(5, 0.02), (10, 0.05)], 'spn_weight': [(5, 0.001), (10, 0.002)]}
+    runs[('spn_sub', 3)]['curve'] = {'spn_ratio': [(10, 0.01)], 'spn_weight': [(10, 0.003)]}
     out = quality.summarise(runs, ['l1', 'spn_sub'], [1, 2, 3])
+    assert out['spn_sub']['spn_ratio_range'] == [0.01, 0.05] and 'spn_ratio_range' not in out['l1']
+    assert out['spn_sub']['spn_weight_final'] == {'2': 0.002, '3': 0.003}
     assert out['l1']['psnr_mean'] == pytest.approx(30.1) and out['l1']['psnr_std'] == pytest.approx(0.1)
     assert out['spn_sub']['psnr_range'] == pytest.approx(0.3)
     assert out['spn_sub']['psnr_diff_vs_l1'] == pytest.approx({'1': 0.1, '2': 0.0, '3': 0.3})
@@ -112,6 +164,7 @@ def test_step_cost_arms_build_as_described(step_cost, tmp_path):
     assert models['F'].cri_perceptual is not None and models['F0'].cri_perceptual is not None
 
 
+@pytest.mark.e2e  # slow (a real loader and training steps): outside the fast unit tier
 def test_loader_benchmark_measures_a_real_loader_and_step(tmp_path):
     """benchmarks/loader.py: its dataset options pass the dataset's checks, and both rates come out positive on
     a tiny folder (2 batches, 1 step)."""

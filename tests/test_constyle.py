@@ -119,6 +119,7 @@ def test_loss_options_name_the_key(cls, kwargs, message):
 
 
 # ---------------------------------------------------------------- model classes
+@pytest.mark.e2e  # slow (trains past the freezing step): outside the fast unit tier
 def test_joint_training_then_frozen_prompter(tmp_path):
     opt = constyle_opt(tmp_path, constyle_iter=2)
     check_options(opt)

@@ -209,6 +209,7 @@ def test_dcpt_step_trains_both_networks_and_learns_to_classify(trained):
     assert model.log_dict['acc'] == 100.0
 
 
+@pytest.mark.e2e  # slow (two networks trained, saved and resumed): outside the fast unit tier
 def test_dcpt_checkpoints_hold_both_networks_and_resume(tmp_path):
     torch.manual_seed(0)
     opt = dcpt_opt(tmp_path)

@@ -57,6 +57,7 @@ def test_spn_on_a_stage_network_through_base_model_type(tmp_path):
     assert len(negatives) == 2 and all(n.shape == model.lq.shape for n in negatives)  # final images
 
 
+@pytest.mark.e2e  # slow (trains every model class): outside the fast unit tier
 def test_progressive_crops_and_subsamples_in_every_model_class(tmp_path):
     schedule = {'progressive': {'milestones': [1], 'patch_sizes': [16, 32], 'batch_sizes': [3, 2]}}
     mclir = make_opt(tmp_path / 'm', extra_train=schedule)

@@ -1,6 +1,7 @@
 """History copies: exact EMA arithmetic, buffers, freezing, schedule and state."""
 import copy
 
+import pytest
 import torch
 from torch import nn
 
@@ -137,6 +138,7 @@ def test_bank_load_refuses_other_count():
         raise AssertionError('loading 1 copy into 2 must fail')
 
 
+@pytest.mark.e2e  # slow (torch.compile): outside the fast unit tier
 def test_bare_module_unwraps_compile_and_dp():
     net = nn.Linear(2, 2)
     assert bare_module(torch.nn.DataParallel(net)) is net

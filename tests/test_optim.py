@@ -85,11 +85,13 @@ def test_bad_scheduler_options_name_the_key(tmp_path, scheduler, message):
         check_scheduler_options({'train': {'scheduler': scheduler}})
 
 
-@pytest.mark.parametrize('scheduler', [
+@pytest.mark.parametrize('scheduler', [  # one in the fast unit tier, all in the full suite (a few seconds each)
     {'type': 'TrueCosineAnnealingLR', 'T_max': 20, 'eta_min': 1e-6},
-    {'type': 'LinearWarmupCosineAnnealingLR', 'warmup_epochs': 3, 'max_epochs': 20},
-    {'type': 'CosineAnnealingRestartCyclicLR', 'periods': [5, 15], 'restart_weights': [1, 1], 'eta_mins': [1e-4, 1e-6]},
-    {'type': 'MultiStepLR', 'milestones': [5], 'gamma': 0.5},
+    pytest.param({'type': 'LinearWarmupCosineAnnealingLR', 'warmup_epochs': 3, 'max_epochs': 20},
+                 marks=pytest.mark.e2e),
+    pytest.param({'type': 'CosineAnnealingRestartCyclicLR', 'periods': [5, 15], 'restart_weights': [1, 1],
+                  'eta_mins': [1e-4, 1e-6]}, marks=pytest.mark.e2e),
+    pytest.param({'type': 'MultiStepLR', 'milestones': [5], 'gamma': 0.5}, marks=pytest.mark.e2e),
 ])
 def test_scheduler_state_resumes_exactly(tmp_path, scheduler):
     """MCLIRModel with AdamW and each scheduler: 6 steps straight == 3 steps, saved, resumed, 3 more (bit-exact)."""

@@ -33,7 +33,12 @@ def test_there_are_option_files():
     assert len([n for n in names if n.startswith('options/test/paper/')]) >= 3
 
 
-@pytest.mark.parametrize('path', FILES, ids=[osp.relpath(p, ROOT) for p in FILES])
+# DCPT's checks run the paper-sized network and classifier once (do the hooked features fit?): seconds per file
+CHECK_FILES = [pytest.param(p, marks=[pytest.mark.e2e] if '/dcpt/paper/' in p else [], id=osp.relpath(p, ROOT))
+               for p in FILES]
+
+
+@pytest.mark.parametrize('path', CHECK_FILES)
 def test_option_file(path):
     opt = _load(path)
     is_train = '/train/' in path
@@ -49,7 +54,17 @@ def test_option_file(path):
     for key, value in (opt.get('train') or {}).items():
         if key.endswith('_opt') and isinstance(value, dict):
             assert value['type'] in LOSS_REGISTRY, (key, value['type'])
-    # the network's arguments are right: it builds and runs on a small input
+
+
+# paper-sized networks take seconds to build: outside the fast unit tier (the demo files' networks stay in it)
+NETWORK_FILES = [pytest.param(p, marks=[pytest.mark.e2e] if '/paper/' in p else [], id=osp.relpath(p, ROOT))
+                 for p in FILES]
+
+
+@pytest.mark.parametrize('path', NETWORK_FILES)
+def test_option_file_network(path):
+    """The network's arguments are right: it builds and runs on a small input."""
+    opt = _load(path)
     assert _output_width(json.dumps(opt['network_g'], sort_keys=True)) == 16 * opt.get('scale', 1)
 
 
@@ -63,6 +78,7 @@ def _output_width(network_g):
 
 
 SPN_TWINS = [('demo', f'EDSR_{task}_demo_baseline', f'MCLIR_EDSR_{task}_demo') for task in ('SRx2', 'DNs25')] + [
+    ('demo', 'FFA_Dehaze_demo_baseline', 'MCLIR_FFA_Dehaze_demo'),
     ('all_in_one/demo', 'NAFNet_AIO3_demo_baseline', 'MCLIR_NAFNet_AIO3_demo')] + [
     ('all_in_one/paper', f'{net}_{tag}', f'MCLIR_{net}_{tag}')
     for net in ('NAFNet', 'PromptIR') for tag in ('AIO3', 'AIO5')]
