@@ -165,7 +165,7 @@ def test_spn_composes_with_the_prompted_network(tmp_path):
     assert type(model) is MCLIRConStyleModel
     model.feed_data(batch(n=4, lq=16, scale=1))
     model.optimize_parameters(1)
-    assert {'l_pix', 'l_CrossEntropy', 'l_spn'} <= set(model.log_dict)
+    assert {'l_pix', 'l_CrossEntropy', 'l_spn', 'style_distance'} <= set(model.log_dict)
     assert all(n.shape == model.lq.shape for n in model.history.negatives(model.lq))
 
 

@@ -84,6 +84,9 @@ class PromptedSteps:
             for p in self.prompter.parameters():
                 p.grad = None
 
+    def step_diagnostics(self):
+        return {'style_distance': self.style_distance} if self.style_distance is not None else {}
+
 
 @MODEL_REGISTRY.register()
 class ConStyleModel(PromptedSteps, GuardedStep, AtomicCheckpoints, SRModel):
@@ -96,9 +99,6 @@ class ConStyleModel(PromptedSteps, GuardedStep, AtomicCheckpoints, SRModel):
     def check_train_options(cls, opt):
         check_constyle_options(opt, cls.__name__, frozen=cls.frozen_from_start)
         cls.check_step_options(opt.get('train') or {})
-
-    def step_diagnostics(self):
-        return {'style_distance': self.style_distance} if self.style_distance is not None else {}
 
 
 @MODEL_REGISTRY.register()

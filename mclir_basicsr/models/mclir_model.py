@@ -99,6 +99,7 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         self.precision.backward(l_total)  # also for a bad loss: under DDP every rank joins the gradient all-reduce
         self.log_dict = self.reduce_loss_dict(losses)
         self.log_dict.update(self.diagnostics.step(self.log_dict, self.cri_spn, current_iter))
+        self.log_dict.update(self.step_diagnostics())
         if self.auto_weight is not None:  # the next step's lambda, from this step's rank-averaged losses
             self.log_dict['spn_weight'] = self.cri_spn.loss_weight
             self.cri_spn.loss_weight = self.auto_weight.update(losses, current_iter)
@@ -113,6 +114,10 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         returns more override this: ``MCLIRDSRIRModel``, ``MCLIRConStyleModel``)."""
         self.output = self.train_net_g(self.lq)
         return self.reconstruction_losses(self.output)
+
+    def step_diagnostics(self):
+        """Extra plain floats to log for this step (model classes with more to say override this)."""
+        return {}
 
     def reconstruction_losses(self, output):
         """SRModel's losses against GT: ``l_pix``, ``l_percep``, ``l_style`` (those configured)."""
