@@ -21,7 +21,7 @@ def test_absent_block_is_none_and_a_good_one_is_returned():
 
 
 @pytest.mark.parametrize('change, opt_kwargs, message', [
-    (dict(patch_sizes=[32, 48]), {}, 'one entry per stage and milestones one fewer'),
+    (dict(patch_sizes=[32, 48]), {}, 'one entry per stage and train.progressive.milestones one fewer'),
     (dict(milestones=[20, 10]), {}, 'milestones must increase'),
     (dict(batch_sizes=[8, 0, 4]), {}, r'batch_sizes\[1\] must be >= 1'),
     (dict(patch_sizes=[32, 48, 'big']), {}, r'patch_sizes\[2\] must be an integer'),
@@ -33,6 +33,31 @@ def test_absent_block_is_none_and_a_good_one_is_returned():
 def test_bad_blocks_name_the_key(change, opt_kwargs, message):
     with pytest.raises(OptionError, match=message):
         check_progressive(_opt(dict(GOOD, **change), **opt_kwargs))
+
+
+def _restormer(iters=(10, 10, 5), gt_sizes=(32, 48, 64), mini_batch_sizes=(8, 6, 4), **extra):
+    train_set = {'gt_size': 64, 'batch_size_per_gpu': 8, 'iters': list(iters), 'gt_sizes': list(gt_sizes),
+                 'mini_batch_sizes': list(mini_batch_sizes)}
+    return {'scale': 1, 'train': extra.pop('train', {}), 'datasets': {'train': dict(train_set, **extra)}}
+
+
+def test_restormer_spelling_in_the_dataset_is_an_alias():
+    """Restormer's ``iters`` are stage lengths: [10, 10, 5] -> milestones [10, 20] (the last closes the schedule)."""
+    assert check_progressive(_restormer()) == GOOD
+
+
+@pytest.mark.parametrize('opt, message', [
+    (_restormer(gt_sizes=(32, 48)), r'datasets\.train\.gt_sizes and datasets\.train\.mini_batch_sizes need one entry '
+                                    r'per stage and datasets\.train\.iters one per stage; got 2, 3 and 3'),
+    (_restormer(iters=(10, 0, 5)), r'datasets\.train\.iters\[1\] must be >= 1'),
+    (_restormer(mini_batch_sizes=(8, 6, 9)), r'batch_size_per_gpu \(8\) is smaller than the largest '
+                                             r'datasets\.train\.mini_batch_sizes \(9\)'),
+    ({'datasets': {'train': {'iters': [5], 'gt_sizes': [32]}}}, r'also needs datasets\.train\.mini_batch_sizes'),
+    (_restormer(train={'progressive': GOOD}), 'both describe progressive training'),
+])
+def test_restormer_spelling_errors_name_its_keys(opt, message):
+    with pytest.raises(OptionError, match=message):
+        check_progressive(opt)
 
 
 def test_stages_start_after_their_milestone():
