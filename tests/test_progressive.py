@@ -90,3 +90,14 @@ def test_the_generator_state_reproduces_the_crops():
     assert second.load_state_dict(state)
     assert all(torch.equal(second.apply(data, i)[0]['lq'], e) for i, e in zip((2, 3), expected))
     assert not ProgressivePatches([50], [16, 32], [4, 4], seed=3).load_state_dict(state)  # another schedule
+
+
+def test_all_in_one_dataset_accepts_restormer_keys(aio_data):
+    """They are read by the progressive schedule, so the dataset's own key check lets them through."""
+    from mclir_basicsr.data.all_in_one_dataset import check_dataset_options
+    ds = {'type': 'AllInOneDataset', 'phase': 'train', 'gt_size': 64, 'batch_size_per_gpu': 8, 'iters': [10, 10, 5],
+          'gt_sizes': [32, 48, 64], 'mini_batch_sizes': [8, 6, 4],
+          'tasks': [{'kind': 'derain', 'dataroot': str(aio_data / 'train' / 'derain')}]}
+    check_dataset_options(ds, 'datasets.train')
+    with pytest.raises(OptionError, match='Did you mean datasets.train.mini_batch_sizes'):
+        check_dataset_options(dict(ds, mini_batch_size=[8]), 'datasets.train')

@@ -71,6 +71,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data as data
 
 from ..options import OptionError, check_bool, check_int, check_known_keys
+from ..progressive import RESTORMER_KEYS
 from .degradation_tasks import check_io_backend, check_task
 
 PHASES = ('train', 'val', 'test')
@@ -78,6 +79,7 @@ OWN_KEYS = ('type', 'name', 'phase', 'scale', 'gt_size', 'use_hflip', 'use_rot',
             'balanced')
 LOADER_KEYS = ('batch_size_per_gpu', 'num_worker_per_gpu', 'use_shuffle', 'dataset_enlarge_ratio', 'prefetch_mode',
                'num_prefetch_queue', 'pin_memory', 'persistent_workers')  # read by BasicSR's build_dataloader/train
+LOADER_KEYS += tuple(RESTORMER_KEYS)  # Restormer's progressive training, read by progressive.py
 
 
 def _phase(ds, key):
