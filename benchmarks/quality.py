@@ -225,15 +225,21 @@ def input_metrics(task):
     return {name: float(sum(v) / len(v)) for name, v in sums.items()}
 
 
-def baseline_checkpoint(task, mode_cfg, workdir, threads, force=False, scale='cpu'):
-    """Train (or reuse from the cache) the L1 baseline; returns (path, info dict)."""
+def baseline_options(task, mode_cfg, scale='cpu'):
+    """The L1 baseline's options and the cache paths (.pth, .json) named after their hash."""
     opt = make_options(task, 'l1', f'quality_baseline_{task}', mode_cfg['baseline_iters'], seed=10, lr=BASELINE_LR,
                        val_freq=mode_cfg['baseline_iters'], scale=scale)
     opt['train']['scheduler'] = {'type': 'MultiStepLR', 'milestones': [int(mode_cfg['baseline_iters'] * 0.75)],
                                  'gamma': 0.5}
     key = hashlib.sha1(json.dumps(opt, sort_keys=True).encode()).hexdigest()[:10]
-    stem = f'baseline_{task}_{mode_cfg["baseline_iters"]}it_{key}'
-    path, info_path = osp.join(CACHE_DIR, stem + '.pth'), osp.join(CACHE_DIR, stem + '.json')
+    stem = osp.join(CACHE_DIR, f'baseline_{task}_{mode_cfg["baseline_iters"]}it_{key}')
+    return opt, stem + '.pth', stem + '.json'
+
+
+def baseline_checkpoint(task, mode_cfg, workdir, threads, force=False, scale='cpu'):
+    """Train (or reuse from the cache) the L1 baseline; returns (path, info dict)."""
+    opt, path, info_path = baseline_options(task, mode_cfg, scale)
+    key = osp.basename(path)[:-len('.pth')].rsplit('_', 1)[1]
     if not force and osp.isfile(path) and osp.isfile(info_path):
         with open(info_path) as f:
             info = json.load(f)
@@ -346,7 +352,7 @@ def plot(results, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true', help='1 seed, short baseline and fine-tuning (< 5 min)')
-    parser.add_argument('--task', choices=list(TASKS) + ['all'], default='all')
+    parser.add_argument('--task', default='all', help=f'comma-separated, of {", ".join(TASKS)}; or all (default)')
     parser.add_argument('--seeds', default=None, help='comma-separated (default 10,11,12; 10 with --quick)')
     parser.add_argument('--iters', type=int, default=None, help='fine-tuning iterations (default 400; 60 quick)')
     parser.add_argument('--baseline-iters', type=int, default=None, help='default 2000; 600 with --quick')
@@ -391,7 +397,9 @@ def main(argv=None):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     cfg['val_freq'] = min(cfg['val_freq'], cfg['iters'])
-    tasks = list(TASKS) if args.task == 'all' else [args.task]
+    tasks = list(TASKS) if args.task == 'all' else args.task.split(',')
+    if set(tasks) - set(TASKS):
+        parser.error(f'--task: comma-separated, of {", ".join(TASKS)}, or all; got {args.task}')
     workdir = osp.join(args.out, 'quality_runs', mode)
     os.makedirs(workdir, exist_ok=True)
     t0 = time.time()

@@ -146,6 +146,13 @@ def test_quality_summary_per_seed_mean_spread_and_difference(quality):
     assert out['spn_sub']['psnr_diff_mean'] == pytest.approx(0.4 / 3)
 
 
+@pytest.mark.parametrize('argv', [['--task', 'sr_x2,dehaz'], ['--arms', 'spn_sub'], ['--arms', 'l1,auto0.5']])
+def test_quality_bad_task_or_arm_refused_before_any_run(quality, argv, capsys):
+    with pytest.raises(SystemExit):
+        quality.main(argv)
+    assert argv[1] in capsys.readouterr().err
+
+
 def test_quality_gpu_scale_refused_without_cuda(quality, monkeypatch):
     import torch
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
