@@ -10,7 +10,7 @@ from basicsr.models import build_model
 
 from mclir_basicsr.archs.constyle_arch import ConStyle
 from mclir_basicsr.losses.constyle_loss import ConStyleContentLoss, ConStyleStyleLoss, StyleLoss
-from mclir_basicsr.models.constyle_model import MCLIRConStyleModel
+from mclir_basicsr.models.constyle_model import MCLIRConStyleModel, MCLIRIRConStyleModel
 from mclir_basicsr.options import OptionError, check_options
 from tests.conftest import batch, make_opt
 
@@ -139,17 +139,13 @@ def test_joint_training_then_frozen_prompter(tmp_path):
 
 
 def test_irconstyle_loads_a_trained_prompter_and_keeps_it_frozen(tmp_path):
-    first = build_model(constyle_opt(tmp_path / 'a'))
-    first.feed_data(batch(n=4, lq=16, scale=1))
-    first.optimize_parameters(1)
-    first.save_network([first.net_g, first.net_g], 'net_g', 1, param_key=['params', 'params_ema'])
-    src = tmp_path / 'a' / 'models' / 'net_g_1.pth'
+    src, trained = _trained_prompter(tmp_path / 'a')
     opt = constyle_opt(tmp_path / 'b', model_type='IRConStyleModel', constyle_iter=None, aux=False)
     opt['path']['pretrain_constyle'] = str(src)
     check_options(opt)
     model = build_model(opt)
     for k, v in model.prompter.encoder_q.state_dict().items():
-        assert torch.equal(v, first.prompter.encoder_q.state_dict()[k]), k
+        assert torch.equal(v, trained[k]), k
     before = copy.deepcopy(model.prompter.encoder_q.state_dict())
     restorer = model.net_g.embed.weight.detach().clone()
     model.feed_data(batch(n=4, lq=16, scale=1))
@@ -167,6 +163,49 @@ def test_spn_composes_with_the_prompted_network(tmp_path):
     model.optimize_parameters(1)
     assert {'l_pix', 'l_CrossEntropy', 'l_spn', 'style_distance'} <= set(model.log_dict)
     assert all(n.shape == model.lq.shape for n in model.history.negatives(model.lq))
+
+
+def _trained_prompter(tmp_path):
+    first = build_model(constyle_opt(tmp_path))
+    first.feed_data(batch(n=4, lq=16, scale=1))
+    first.optimize_parameters(1)
+    first.save_network([first.net_g, first.net_g], 'net_g', 1, param_key=['params', 'params_ema'])
+    return tmp_path / 'models' / 'net_g_1.pth', first.prompter.encoder_q.state_dict()
+
+
+def test_spn_on_a_frozen_pretrained_prompter_resumes_bit_exactly(tmp_path):
+    """MCLIRModel on IRConStyleModel: the prompter loaded and never changed, SPN trains the restorer; 4 steps
+    straight == 2 steps, saved, resumed, 2 more (network and copies bit-exact)."""
+    src, trained = _trained_prompter(tmp_path / 'a')
+
+    def model(root):
+        opt = constyle_opt(root, model_type='MCLIRModel', base_model_type='IRConStyleModel', constyle_iter=None,
+                           aux=False)
+        opt['path']['pretrain_constyle'] = str(src)
+        check_options(opt)
+        return build_model(opt)
+
+    def steps(m, its):
+        for it in its:
+            m.feed_data(batch(seed=it, n=4, lq=16, scale=1))
+            m.optimize_parameters(it)
+
+    straight = model(tmp_path / 'b')
+    assert type(straight) is MCLIRIRConStyleModel
+    assert all(torch.equal(v, trained[k]) for k, v in straight.prompter.encoder_q.state_dict().items())
+    steps(straight, (1, 2))
+    straight.save_training_state(epoch=0, current_iter=2)
+    straight.save_network(straight.net_g, 'net_g', 2)
+    state = torch.load(tmp_path / 'b' / 'training_states' / '2.state', weights_only=False)
+    steps(straight, (3, 4))
+    assert {'l_pix', 'l_spn'} <= set(straight.log_dict) and 'l_CrossEntropy' not in straight.log_dict
+    assert all(torch.equal(v, trained[k]) for k, v in straight.prompter.encoder_q.state_dict().items())
+    resumed = model(tmp_path / 'b')
+    resumed.net_g.load_state_dict(torch.load(tmp_path / 'b' / 'models' / 'net_g_2.pth', weights_only=True)['params'])
+    resumed.resume_training(state)
+    steps(resumed, (3, 4))
+    for a, b in [(straight.net_g, resumed.net_g)] + list(zip(straight.history.copies, resumed.history.copies)):
+        assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
 
 
 @pytest.mark.parametrize('model_type, change, message', [

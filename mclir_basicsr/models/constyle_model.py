@@ -15,8 +15,9 @@ Validation, test and EMA are SRModel's: ``net_g(lq)`` restores. A step with a no
 skipped (``train.divergence_guard``); ``train.grad_clip`` applies. The queue, its position and the key encoder are
 part of ``net_g`` (saved with it); the guard's count is in the training state.
 
-SPN (``model_type: MCLIRConStyleModel``, or ``MCLIRModel`` with ``base_model_type: ConStyleModel``): history
-copies are snapshots of the whole network, prompter included; their negatives are their restorations of ``lq``.
+SPN (``model_type: MCLIRConStyleModel``, or ``MCLIRModel`` with ``base_model_type: ConStyleModel``; with a frozen
+pre-trained prompter ``MCLIRIRConStyleModel`` / ``base_model_type: IRConStyleModel``): history copies are snapshots of
+the whole network, prompter included; their negatives are their restorations of ``lq``.
 """
 import torch
 from basicsr.losses import build_loss
@@ -34,6 +35,22 @@ from .guarded_step import STEP_KEYS, GuardedStep
 from .mclir_model import MCLIRModel
 
 CONSTYLE_TRAIN_KEYS = tuple(AUX_LOSSES) + ('ConStyle_iter', 'mixing_augs', 'progressive')
+IR_TRAIN_KEYS = ('mixing_augs', 'progressive')  # IRConStyleModel: no prompter losses, no ConStyle_iter
+
+
+def load_pretrained_prompter(net_g, path_opt):
+    """The prompter of ``path.pretrain_constyle`` (a ConStyleModel checkpoint) into ``net_g``'s."""
+    src, key = path_opt['pretrain_constyle'], path_opt.get('param_key_constyle', 'params_ema')
+    state = torch.load(src, map_location='cpu', weights_only=True)
+    if key not in state:
+        raise KeyError(f'path.pretrain_constyle: {src} has no {key!r} entry (it has {", ".join(state)}); set '
+                       f'path.param_key_constyle.')
+    weights = {k[len(PROMPTER_PREFIX):]: v for k, v in state[key].items() if k.startswith(PROMPTER_PREFIX)}
+    if not weights:
+        raise KeyError(f'path.pretrain_constyle: {src} ({key}) holds no {PROMPTER_PREFIX}* weights: it must be a '
+                       f'checkpoint of a network with a ConStyle prompter (ConStyleModel\'s net_g_<iter>.pth).')
+    bare_module(net_g).prompter.encoder_q.load_state_dict(weights, strict=path_opt.get('strict_load_constyle', True))
+    get_root_logger().info(f'ConStyle prompter loaded from {src} ({key}, {len(weights)} tensors), frozen.')
 
 
 class PromptedSteps:
@@ -105,27 +122,12 @@ class ConStyleModel(PromptedSteps, GuardedStep, AtomicCheckpoints, SRModel):
 class IRConStyleModel(ConStyleModel):
     """A restorer trained with a frozen, pre-trained ConStyle prompter (``path.pretrain_constyle``): L1 only."""
 
-    plugin_option_keys = {'train': ('mixing_augs', 'progressive') + STEP_KEYS, 'top': ()}
+    plugin_option_keys = {'train': IR_TRAIN_KEYS + STEP_KEYS, 'top': ()}
     frozen_from_start = True
 
     def init_training_settings(self):
-        self.load_prompter()
+        load_pretrained_prompter(self.net_g, self.opt['path'])
         super().init_training_settings()
-
-    def load_prompter(self):
-        path_opt = self.opt['path']
-        src, key = path_opt['pretrain_constyle'], path_opt.get('param_key_constyle', 'params_ema')
-        state = torch.load(src, map_location='cpu', weights_only=True)
-        if key not in state:
-            raise KeyError(f'path.pretrain_constyle: {src} has no {key!r} entry (it has {", ".join(state)}); set '
-                           f'path.param_key_constyle.')
-        weights = {k[len(PROMPTER_PREFIX):]: v for k, v in state[key].items() if k.startswith(PROMPTER_PREFIX)}
-        if not weights:
-            raise KeyError(f'path.pretrain_constyle: {src} ({key}) holds no {PROMPTER_PREFIX}* weights: it must be a '
-                           f'checkpoint of a network with a ConStyle prompter (ConStyleModel\'s net_g_<iter>.pth).')
-        encoder = bare_module(self.net_g).prompter.encoder_q
-        encoder.load_state_dict(weights, strict=path_opt.get('strict_load_constyle', True))
-        get_root_logger().info(f'ConStyle prompter loaded from {src} ({key}, {len(weights)} tensors), frozen.')
 
 
 @MODEL_REGISTRY.register()
@@ -138,4 +140,17 @@ class MCLIRConStyleModel(PromptedSteps, MCLIRModel):
     @classmethod
     def check_train_options(cls, opt):
         check_mclir_train_options(opt)
-        check_constyle_options(opt, cls.__name__)
+        check_constyle_options(opt, cls.__name__, frozen=cls.frozen_from_start)
+
+
+@MODEL_REGISTRY.register()
+class MCLIRIRConStyleModel(MCLIRConStyleModel):
+    """IRConStyleModel (a frozen, pre-trained prompter) inside MCLIRModel's step: history copies and SPN."""
+
+    plugin_option_keys = {'train': OUR_TRAIN_KEYS + IR_TRAIN_KEYS, 'top': OUR_TOP_KEYS}
+    mclir_base = IRConStyleModel
+    frozen_from_start = True
+
+    def init_training_settings(self):
+        load_pretrained_prompter(self.net_g, self.opt['path'])
+        super().init_training_settings()
