@@ -8,6 +8,8 @@ linear layer to ``4 dim`` and gates the bottleneck: ``fuse(cat[b, b * q])``. Def
 (their inference model), as the authors' code counts. H and W: the input is padded to a multiple of 8 and the
 output cropped back.
 
+The authors' checkpoints (their names, their queue layout) load as they are (:mod:`.constyle_authors_keys`).
+
 ``net(lq)`` restores (prompter query encoder + U-Net), so validation, test, EMA and history copies use it as any
 restorer; ``ConStyleModel`` calls :meth:`ConStyleNAFNet.forward` with ``gt`` for the contrastive pass.
 """
@@ -17,6 +19,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
 from .constyle_arch import ConStyle
+from .constyle_authors_keys import authors_shape, authors_to_ours, rename_authors_state
 from .nafnet_arch import NAFBlock
 
 SIZE_MULTIPLE = 8  # three 2x downsamplings, in the U-Net and in the prompter
@@ -80,6 +83,17 @@ class ConStyleNAFNet(nn.Module):
                                   Up(dim * 3, dim * 3, dim * 4)])  # level i: from level i + 1's decoder
         self.decoders = nn.ModuleList(_blocks(dim * (i + 2), n) for i, n in enumerate(right_blk_num))
         self.ending = nn.Conv2d(dim * 2, img_channel, 3, padding=1, bias=False)
+        self._register_load_state_dict_pre_hook(lambda state, prefix, *args: rename_authors_state(state, prefix))
+
+    @staticmethod
+    def checkpoint_key(key, net_opt):
+        """Our name of a checkpoint key (the authors' names are renamed); for the checks before training."""
+        return authors_to_ours(key)
+
+    @staticmethod
+    def checkpoint_shape(key, shape):
+        """The shape of checkpoint tensor ``key`` in our layout (the authors' queue is transposed)."""
+        return authors_shape(key, shape)
 
     def forward(self, lq, gt=None):
         """``lq`` -> the restored image. With ``gt`` (training): a dict with ``output``, the prompter's ``codes``

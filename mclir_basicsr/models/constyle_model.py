@@ -25,6 +25,7 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
+from ..archs.constyle_authors_keys import rename_authors_state
 from ..archs.constyle_nafnet_arch import PROMPTER_PREFIX
 from ..constyle_options import AUX_LOSSES, check_constyle_options
 from ..history import bare_module
@@ -45,7 +46,8 @@ def load_pretrained_prompter(net_g, path_opt):
     if key not in state:
         raise KeyError(f'path.pretrain_constyle: {src} has no {key!r} entry (it has {", ".join(state)}); set '
                        f'path.param_key_constyle.')
-    weights = {k[len(PROMPTER_PREFIX):]: v for k, v in state[key].items() if k.startswith(PROMPTER_PREFIX)}
+    state = rename_authors_state(dict(state[key]))  # the authors' files load as they are
+    weights = {k[len(PROMPTER_PREFIX):]: v for k, v in state.items() if k.startswith(PROMPTER_PREFIX)}
     if not weights:
         raise KeyError(f'path.pretrain_constyle: {src} ({key}) holds no {PROMPTER_PREFIX}* weights: it must be a '
                        f'checkpoint of a network with a ConStyle prompter (ConStyleModel\'s net_g_<iter>.pth).')

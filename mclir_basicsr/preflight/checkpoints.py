@@ -6,6 +6,7 @@ import torch
 import warnings
 from basicsr.utils.registry import ARCH_REGISTRY
 
+from ..archs.constyle_authors_keys import authors_shape, rename_authors_state
 from ..archs.constyle_nafnet_arch import PROMPTER_PREFIX
 from ..experiment_files import resume_network_files, saved_state_iters
 from ..options import OptionError, registered_name
@@ -138,9 +139,11 @@ def check_pretrained(opt):
             continue
         loaded = _file_shapes(path, key, suffix, path_opt.get(f'param_key_{suffix}', 'params'))
         net_type = opt[net_key].get('type') if isinstance(opt[net_key], dict) else None
-        rename = getattr(ARCH_REGISTRY.get(net_type), 'checkpoint_key', None) if net_type in ARCH_REGISTRY else None
-        if rename is not None:  # a network that loads another project's names (DSRIR: the authors')
-            loaded = {rename(k, opt[net_key]): v for k, v in loaded.items()}
+        arch = ARCH_REGISTRY.get(net_type) if net_type in ARCH_REGISTRY else None
+        rename = getattr(arch, 'checkpoint_key', None)
+        if rename is not None:  # a network that loads another project's names (DSRIR's, ConStyle's authors')
+            reshape = getattr(arch, 'checkpoint_shape', lambda key, shape: shape)
+            loaded = {rename(k, opt[net_key]): reshape(k, v) for k, v in loaded.items()}
         want = _network_shapes(opt[net_key], net_key)
         _check_fit(key, path, net_key, opt[net_key]['type'], suffix, path_opt.get(f'strict_load_{suffix}', True),
                    loaded, want)
@@ -158,6 +161,7 @@ def check_pretrained_prompter(opt):
         raise OptionError(f'{key}: {path} does not exist{where(str(path))}. Give a ConStyleModel checkpoint '
                           f'(experiments/<name>/models/net_g_<iter>.pth).')
     loaded = _file_shapes(path, key, 'constyle', path_opt.get('param_key_constyle', 'params_ema'))
+    rename_authors_state(loaded, convert=authors_shape)  # the authors' files load as they are
     if not any(k.startswith(PROMPTER_PREFIX) for k in loaded):
         raise OptionError(f'{key}: {path} holds no {PROMPTER_PREFIX}* weights; it must be the checkpoint of a network '
                           f'with a ConStyle prompter (ConStyleModel\'s net_g_<iter>.pth).')
