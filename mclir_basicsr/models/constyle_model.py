@@ -61,6 +61,8 @@ class PromptedSteps:
     frozen_from_start = False
 
     def init_training_settings(self):
+        if self.frozen_from_start:  # before anything copies net_g (EMA, history copies)
+            load_pretrained_prompter(self.net_g, self.opt['path'])
         super().init_training_settings()
         if not hasattr(self, 'train_net_g'):
             self.train_net_g = self.net_g
@@ -127,10 +129,6 @@ class IRConStyleModel(ConStyleModel):
     plugin_option_keys = {'train': IR_TRAIN_KEYS + STEP_KEYS, 'top': ()}
     frozen_from_start = True
 
-    def init_training_settings(self):
-        load_pretrained_prompter(self.net_g, self.opt['path'])
-        super().init_training_settings()
-
 
 @MODEL_REGISTRY.register()
 class MCLIRConStyleModel(PromptedSteps, MCLIRModel):
@@ -152,7 +150,3 @@ class MCLIRIRConStyleModel(MCLIRConStyleModel):
     plugin_option_keys = {'train': OUR_TRAIN_KEYS + IR_TRAIN_KEYS, 'top': OUR_TOP_KEYS}
     mclir_base = IRConStyleModel
     frozen_from_start = True
-
-    def init_training_settings(self):
-        load_pretrained_prompter(self.net_g, self.opt['path'])
-        super().init_training_settings()
