@@ -9,7 +9,7 @@
 2. Continue from that checkpoint with each arm, the same iterations, learning rate and data order (per seed), each
    for every seed. The default arms:
      (a) l1        L1 only (the baseline's option file)
-     (b) spn_sub   L1 + SPN, form subtract (the demo's MCLIR option file: 2 copies, lambda 0.01)
+     (b) spn_sub   L1 + SPN, form subtract (the demo's MCLIR option file: 2 copies; lambda fixed at 0.01)
      (c) spn_ratio L1 + SPN, form ratio, lq_negative (the degraded input as an extra negative)
    ``--arms`` adds (d)-(k) of ARM_LABELS: the authors' lambda 0.001, round_robin negatives, the adaptive refresh,
    the uncertainty loss, other fixed lambdas and the automatic lambda (``--arms weights``: issue 16's comparison).
@@ -53,9 +53,8 @@ TASKS = {
                    dataset='demo_dehaze_val', input_label='hazy input', data='all_in_one'),
 }
 ARMS = ['l1', 'spn_sub', 'spn_ratio']  # the default arms; --arms adds the others of ARM_LABELS
-COST = {'l1': 0.15, 'spn_sub': 0.7, 'spn_ratio': 1.0, 'round_robin': 0.4}  # relative seconds per iteration, to
-# order the jobs; every other SPN arm costs about what (b) does
-ARM_LABELS = {'l1': '(a) L1 only', 'spn_sub': '(b) SPN subtract', 'spn_ratio': '(c) SPN ratio + lq_negative',
+ARM_LABELS = {'l1': '(a) L1 only', 'spn_sub': '(b) SPN subtract, lambda 0.01',
+              'spn_ratio': '(c) SPN ratio + lq_negative',
               'spn_authors': '(d) SPN subtract, lambda 0.001', 'round_robin': '(e) (d) + negatives round_robin',
               'adaptive': '(f) (d) + adaptive refresh', 'uncertainty': '(g) (d) + HistoryUncertaintyLoss',
               'w0.0003': '(h) SPN subtract, lambda 0.0003', 'w0.003': '(i) SPN subtract, lambda 0.003',
@@ -89,7 +88,8 @@ SWEEP = [('spn_sub', {'loss_weight': w}) for w in (0.003, 0.03, 0.1)] + \
 
 
 def log(msg):
-    print(msg, flush=True)
+    sys.stdout.write(msg + '\n')  # one write: the pool's threads log concurrently, print() could interleave lines
+    sys.stdout.flush()
 
 
 def load_yml(name):
@@ -128,6 +128,8 @@ def make_options(task, arm, name, iters, seed, lr, val_freq, pretrain=None, spn_
         train['scheduler'] = {'type': 'MultiStepLR', 'milestones': [10 * iters], 'gamma': 0.5}
     if batch:
         opt['datasets']['train']['batch_size_per_gpu'] = batch
+    if arm == 'spn_sub':  # (b) keeps the fixed 0.01 the demo files had before they moved to `auto`
+        train['spn_opt']['loss_weight'] = 0.01
     if arm == 'spn_ratio':
         train['spn_opt'].update(RATIO_SPN)
     if arm in EXTRA_ARMS:
@@ -324,7 +326,8 @@ def plot(results, path):
         return None
     tasks = list(results)
     fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.5), squeeze=False)
-    colors = {'l1': '#4c72b0', 'spn_sub': '#55a868', 'spn_ratio': '#dd8452'}
+    palette = plt.get_cmap('tab10').colors + ('#000000',)  # a colour per arm, the same in every panel and run
+    colors = {arm: palette[i % len(palette)] for i, arm in enumerate(ARM_LABELS)}
     for ax, task in zip(axes[0], tasks):
         res = results[task]
         base = res['baseline']['psnr']
@@ -415,10 +418,11 @@ def main(argv=None):
     inputs = {task: input_metrics(task) for task in tasks}
     base_threads = max(args.threads, 1) * (max(args.jobs, 1) if len(tasks) == 1 else 1)
     arms = args.arms.split(',')
-    jobs = [(task, arm, seed, None) for task in tasks for seed in cfg['seeds'] for arm in arms]
+    # arm by arm in the order given, every seed of an arm together: a run cut short still leaves whole arms, which a
+    # rerun with the same --out reuses (the tables list the arms in ARM_LABELS order)
+    jobs = [(task, arm, seed, None) for task in tasks for arm in arms for seed in cfg['seeds']]
     if args.sweep:
         jobs += [(task, arm, cfg['seeds'][0], changes) for task in tasks for arm, changes in SWEEP]
-    jobs.sort(key=lambda j: -COST.get(j[1], COST['spn_sub']))
 
     def one(job):
         task, arm, seed, changes = job
@@ -485,7 +489,7 @@ def main(argv=None):
         inp, (_, base_info) = inputs[task], bases[task]
         runs = [r for r in all_runs if r['task'] == task]
         main_runs = {(r['arm'], r['seed']): r for r in runs if not r['sweep']}
-        summary = summarise(main_runs, arms, cfg['seeds'])
+        summary = summarise(main_runs, sorted(arms, key=list(ARM_LABELS).index), cfg['seeds'])
         print_table(task, summary, base_info, inp, cfg['seeds'])
         sweep = [dict(label=r['label'], seed=r['seed'], psnr=r['final']['psnr'], ssim=r['final']['ssim'],
                       psnr_diff_vs_l1=r['final']['psnr'] - main_runs[('l1', r['seed'])]['final']['psnr'])

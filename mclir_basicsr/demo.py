@@ -20,7 +20,6 @@ from mclir_basicsr.data.demo_data import build_demo_data
 from mclir_basicsr.vgg_weights import torchvision_vgg_filename
 
 IMAGENET_VGG16 = osp.join('experiments', 'pretrained_models', torchvision_vgg_filename('vgg16'))
-IMAGENET_SPN_WEIGHT = 0.001
 
 TASKS = {
     'sr_x2': dict(label='x2 SR', arms=[('baseline (L1)', 'EDSR_SRx2_demo_baseline'),
@@ -82,13 +81,12 @@ def input_metrics(data_root, task):
 
 
 def imagenet_spn(weights=IMAGENET_VGG16):
-    """``--force_yml`` arguments and a sentence: SPN on ImageNet VGG16 (with the authors' lambda 0.001, as random
-    features need a larger one) when ``mclir-fetch-vgg`` put the file in place, else the option files' random VGG."""
+    """``--force_yml`` arguments and a sentence: SPN on ImageNet VGG16 when ``mclir-fetch-vgg`` put the file in place,
+    else the option files' random VGG. The demo files' ``loss_weight: auto`` fits lambda to either feature space."""
     if not osp.isfile(weights):
         return [], (f'SPN uses random VGG features (no {weights}; run mclir-fetch-vgg for the paper\'s ImageNet '
                     f'feature space).')
-    return ([f'train:spn_opt:vgg_weights={weights}', f'train:spn_opt:loss_weight={IMAGENET_SPN_WEIGHT}'],
-            f'SPN uses ImageNet VGG16 features from {weights} (loss_weight {IMAGENET_SPN_WEIGHT}, the authors\').')
+    return [f'train:spn_opt:vgg_weights={weights}'], f'SPN uses ImageNet VGG16 features from {weights}.'
 
 
 def validation_curve(name):
