@@ -69,6 +69,8 @@ EXTRA_ARMS = {'spn_authors': {}, 'round_robin': {'history': {'negatives': 'round
 # issue 16's comparison: a fixed lambda against the automatic weight at two targets of |l_spn| / l_rec
 WEIGHT_ARMS = ['l1', 'w0.0003', 'spn_authors', 'w0.003', 'spn_sub', 'auto0.01', 'auto0.03']
 RATIO_SPN = {'form': 'ratio', 'lq_negative': True, 'loss_weight': 0.01}  # (c): changes to the demo's spn_opt
+# (b) and (c) keep the fixed 0.01 the demo files had before they moved to `auto`
+DEFAULT_ARM_SPN = {'spn_sub': {'loss_weight': 0.01}, 'spn_ratio': RATIO_SPN}
 
 MODES = {
     # baseline iterations, fine-tune iterations, seeds, validation frequency, margin over the input (dB)
@@ -128,10 +130,7 @@ def make_options(task, arm, name, iters, seed, lr, val_freq, pretrain=None, spn_
         train['scheduler'] = {'type': 'MultiStepLR', 'milestones': [10 * iters], 'gamma': 0.5}
     if batch:
         opt['datasets']['train']['batch_size_per_gpu'] = batch
-    if arm == 'spn_sub':  # (b) keeps the fixed 0.01 the demo files had before they moved to `auto`
-        train['spn_opt']['loss_weight'] = 0.01
-    if arm == 'spn_ratio':
-        train['spn_opt'].update(RATIO_SPN)
+    train.get('spn_opt', {}).update(DEFAULT_ARM_SPN.get(arm, {}))
     if arm in EXTRA_ARMS:
         train['spn_opt']['loss_weight'] = 0.001  # the authors' lambda, unless the arm sets its own
         extra = EXTRA_ARMS[arm]

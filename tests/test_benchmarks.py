@@ -92,6 +92,7 @@ def test_quality_extra_arms_change_only_their_own_keys(quality):
         assert {d if not d.startswith('train.uncertainty_opt') else 'train.uncertainty_opt'
                 for d in _diff(authors, opt)} == wanted, arm
     assert quality.make_options('dehaze', 'auto0.03', 'n', **kw)['train']['spn_opt']['target_ratio'] == 0.03
+    assert quality.make_options('dehaze', 'spn_sub', 'n', **kw)['train']['spn_opt']['loss_weight'] == 0.01
     assert set(quality.WEIGHT_ARMS) <= set(quality.ARM_LABELS) and quality.WEIGHT_ARMS[0] == 'l1'
 
 
