@@ -16,6 +16,7 @@ from .progressive import check_progressive
 AUX_LOSSES = {'CrossEntropy_opt': 'l_CrossEntropy', 'content_opt': 'l_content', 'style_opt': 'l_style'}
 EXAMPLES = {'CrossEntropy_opt': 'CrossEntropyLoss', 'content_opt': 'ContentLoss', 'style_opt': 'StyleLoss'}
 MIXING_KEYS = ('mixup', 'mixup_beta', 'use_identity')
+PATH_KEYS = ('pretrain_constyle', 'strict_load_constyle', 'param_key_constyle')  # IRConStyleModel's prompter file
 
 
 def check_constyle_options(opt, model_type, frozen=False):

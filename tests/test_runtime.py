@@ -336,3 +336,43 @@ def test_mclir_demo_all_in_one_prints_one_row_per_degradation(tmp_path):
     assert 'average' in json.load(open(tmp_path / 'results' / 'DSRIR_AIO3_demo' / 'metrics.json'))
     bad = console('mclir-demo', ['--task', 'sr_x2', '--dsrir'], tmp_path)
     assert bad.returncode == 2 and '--dsrir adds an arm to the all_in_one task' in bad.stderr
+
+
+def test_make_exp_dirs_leaves_plugin_file_keys_alone(tmp_path):
+    """``path.pretrain_constyle`` (a file) stays a file; BasicSR's folders and an unknown key still become folders."""
+    import basicsr.test
+    import basicsr.train
+    prompter = tmp_path / 'prompter.pth'
+    prompter.write_bytes(b'weights')
+    for module, root_key in ((basicsr.train, 'experiments_root'), (basicsr.test, 'results_root')):
+        root = tmp_path / module.__name__
+        opt = {'is_train': root_key == 'experiments_root', 'rank': 0, 'dist': False,
+               'path': {root_key: str(root), 'models': str(root / 'models'), 'my_folder': str(root / 'mine'),
+                        'pretrain_constyle': str(prompter), 'strict_load_constyle': True}}
+        module.make_exp_dirs(opt)
+        assert (root / 'models').is_dir() and (root / 'mine').is_dir()
+        assert prompter.read_bytes() == b'weights'
+        assert opt['path']['pretrain_constyle'] == str(prompter)  # the caller's options are unchanged
+
+
+def test_option_checks_never_set_up_basicsr_root_logger(monkeypatch, tmp_path):
+    """BasicSR sets its root logger up once (``initialized_logger``): a check that calls ``get_root_logger`` before
+    ``init_loggers`` leaves the run without its log file. Every shipped training file and the authors' file (their
+    class names warn while translating) are checked with the logger untouched."""
+    from basicsr.utils import logger as basicsr_logger
+
+    from mclir_basicsr.options import check_options
+    monkeypatch.setattr(basicsr_logger, 'initialized_logger', {})
+    files = glob.glob(osp.join(ROOT, 'options', 'train', '**', '*.yml'), recursive=True)
+    files += [osp.join(ROOT, 'tests', 'data', 'authors_FFANet_RESIDE_IN_fromScratch.yml')]
+    for path in files:
+        with open(path) as f:
+            opt = yaml.safe_load(f)
+        opt['is_train'] = True
+        if '/dcpt/paper/' in path:  # builds the paper-sized network (seconds): the demo files cover DCPT
+            continue
+        opt['train']['use_grad_norm'] = 0.05  # an unread key of the authors': their classes warn about it
+        if not opt['model_type'].startswith(('SRNeg', 'SwinIRNeg', 'ImageRestorationModel')):
+            opt['train'].pop('use_grad_norm')
+        check_options(opt)
+        assert 'basicsr' not in basicsr_logger.initialized_logger, path

@@ -27,7 +27,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from ..archs.constyle_authors_keys import rename_authors_state
 from ..archs.constyle_nafnet_arch import PROMPTER_PREFIX
-from ..constyle_options import AUX_LOSSES, check_constyle_options
+from ..constyle_options import AUX_LOSSES, PATH_KEYS, check_constyle_options
 from ..history import bare_module
 from ..train_options import OUR_TOP_KEYS, OUR_TRAIN_KEYS, check_mclir_train_options
 from .checkpoints import AtomicCheckpoints
@@ -126,7 +126,7 @@ class ConStyleModel(PromptedSteps, GuardedStep, AtomicCheckpoints, SRModel):
 class IRConStyleModel(ConStyleModel):
     """A restorer trained with a frozen, pre-trained ConStyle prompter (``path.pretrain_constyle``): L1 only."""
 
-    plugin_option_keys = {'train': IR_TRAIN_KEYS + STEP_KEYS, 'top': ()}
+    plugin_option_keys = {'train': IR_TRAIN_KEYS + STEP_KEYS, 'top': (), 'path': PATH_KEYS}
     frozen_from_start = True
 
 
@@ -147,6 +147,6 @@ class MCLIRConStyleModel(PromptedSteps, MCLIRModel):
 class MCLIRIRConStyleModel(MCLIRConStyleModel):
     """IRConStyleModel (a frozen, pre-trained prompter) inside MCLIRModel's step: history copies and SPN."""
 
-    plugin_option_keys = {'train': OUR_TRAIN_KEYS + IR_TRAIN_KEYS, 'top': OUR_TOP_KEYS}
+    plugin_option_keys = {'train': OUR_TRAIN_KEYS + IR_TRAIN_KEYS, 'top': OUR_TOP_KEYS, 'path': PATH_KEYS}
     mclir_base = IRConStyleModel
     frozen_from_start = True

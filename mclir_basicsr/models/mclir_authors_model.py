@@ -85,11 +85,11 @@ class _AuthorsSemantics:
         for key, why in REFUSED.items():
             if key in train:
                 raise OptionError(f'train.{key} is not supported: {why}. Remove it.')
-        logger = get_root_logger()
         for key in UNREAD_BY_AUTHORS:
             if train.pop(key, None) is not None and warn:
-                logger.warning(f'train.{key} is read by no code of the authors\' {cls.__name__} and does nothing '
-                               f'here either; to clip gradients set train.grad_clip: {{max_norm: ...}}.')
+                get_root_logger().warning(f'train.{key} is read by no code of the authors\' {cls.__name__} and does '
+                                          f'nothing here either; to clip gradients set train.grad_clip: '
+                                          f'{{max_norm: ...}}.')
         if 'perceptual_opt' not in train:
             raise OptionError(f'train.perceptual_opt is required by {cls.__name__}: in the authors\' classes it is the '
                               f'negative term (L = L1 - mean_k Percep(out, neg_k)).')
@@ -104,8 +104,8 @@ class _AuthorsSemantics:
         n = len(cfg.copies)
         decays = [c.decay for c in cfg.copies]
         if warn and len(set(decays)) > 1:
-            logger.warning(f'train.neg_decay pairs with train.neg_iter reversed, as in the authors\' code: copy i '
-                           f'uses neg_iter[{n - 1}-i] with neg_decay[i].')
+            get_root_logger().warning(f'train.neg_decay pairs with train.neg_iter reversed, as in the authors\' code: '
+                                      f'copy i uses neg_iter[{n - 1}-i] with neg_decay[i].')
         copies = [{'period': cfg.copies[n - 1 - i].period, 'decay': decays[i]} for i in range(n)]
         for key in ('neg_iter', 'neg_decay', 'neg_start'):
             train.pop(key, None)

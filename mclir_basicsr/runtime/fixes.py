@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ..vgg_weights import VGG_FACTORY
-from . import distributed, model_hooks, option_checks, resume
+from . import distributed, exp_dirs, model_hooks, option_checks, resume
 
 SUPPORTED_BASICSR = '1.4.2'
 _MARK = '__mclir_fix__'
@@ -84,6 +84,13 @@ FIXES = (
     Fix('check_test_options', 'basicsr.test:parse_options', 'as check_train_options, for the test pipeline',
         'tests/test_runtime.py::test_test_pipeline_refuses_missing_weights_cleanly',
         option_checks.check_after_parse),
+    Fix('plugin_file_keys_train', 'basicsr.train:make_exp_dirs',
+        'every path.* key not named like BasicSR\'s own file keys becomes a folder: path.pretrain_constyle (a file) '
+        'fails with FileExistsError after experiments/<name> exists',
+        'tests/test_every_model_class.py::test_every_model_class_trains_through_the_entry_point_with_a_log',
+        exp_dirs.skip_plugin_file_keys),
+    Fix('plugin_file_keys_test', 'basicsr.test:make_exp_dirs', 'as plugin_file_keys_train, for the test pipeline',
+        'tests/test_runtime.py::test_make_exp_dirs_leaves_plugin_file_keys_alone', exp_dirs.skip_plugin_file_keys),
     Fix('test_metrics_json', 'basicsr.models.sr_model:SRModel._log_validation_metric_values',
         'the test pipeline only logs its metrics; scripts need them as data (results/<name>/metrics.json)',
         'tests/test_pipeline.py::test_train_validate_save_resume_and_test', model_hooks.write_test_metrics),
