@@ -24,6 +24,14 @@ BASICSR_TRAIN_KEYS = ('ema_decay', 'optim_g', 'optim_d', 'scheduler', 'total_ite
                       'perceptual_opt', 'gan_opt', 'ldl_opt', 'net_d_iters', 'net_d_init_iters', 'artifacts_opt',
                       'style_opt', 'l1_opt', 'gan_type', 'r1_reg_weight', 'path_reg_weight', 'net_g_reg_every',
                       'net_d_reg_every', 'mixing_prob', 'fix_flow', 'flow_lr_mul')
+BASICSR_PATH_KEYS = ('experiments_root', 'results_root', 'models', 'training_states', 'log', 'visualization',
+                     'resume_state', 'ignore_resume_networks', 'root')
+
+
+def basicsr_path_keys(opt):
+    """The ``path`` keys BasicSR reads for this option file: its folders and the file keys of each ``network_<x>``."""
+    nets = [k[len('network_'):] for k in opt if str(k).startswith('network_')]
+    return BASICSR_PATH_KEYS + tuple(f'{p}_{x}' for x in nets for p in ('pretrain_network', 'strict_load', 'param_key'))
 
 
 class OptionError(ValueError):
@@ -34,6 +42,34 @@ def nearest(key, valid, cutoff=0.6):
     """The valid key closest to ``key`` (or None)."""
     match = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=cutoff)
     return match[0] if match else None
+
+
+def _edit_distance(a, b):
+    """Insertions, deletions, substitutions and swaps of neighbours that turn ``a`` into ``b``."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[-1][-1]
+
+
+def _plain(name):
+    """A registered name as its letters say it: case, ``_`` and a ``Loss`` suffix aside."""
+    plain = str(name).lower().replace('_', '')
+    return plain[:-len('loss')] if plain.endswith('loss') else plain
+
+
+def close_spelling(name, names):
+    """The one name of ``names`` that ``name`` misspells (case, ``_`` and a ``Loss`` suffix aside, one typo; two in
+    names of 12+ letters), or None. Registered names that merely look alike often mean other things (NAFNetLocal is not NAFNet, PSNRLoss is not
+    SPNLoss), so nothing looser is suggested."""
+    allowed = 2 if len(str(name)) >= 12 else 1
+    scored = sorted((_edit_distance(_plain(name), _plain(n)), str(n)) for n in names)
+    if scored and scored[0][0] <= allowed and (len(scored) == 1 or scored[1][0] > scored[0][0]):
+        return scored[0][1]
+    return None
 
 
 def check_known_keys(d, valid, path):
@@ -51,8 +87,10 @@ def _is_number(v):
 
 def check_number(value, path, low=None, high=None, low_open=False, high_open=False):
     """Return ``float(value)`` after checking its type and range; the message names ``path``."""
-    if not _is_number(value) or not math.isfinite(float(value)):
+    if not _is_number(value):
         raise OptionError(f'{path} must be a number, got {value!r}.')
+    if not math.isfinite(float(value)):
+        raise OptionError(f'{path} must be a finite number, got {value!r}.')
     value = float(value)
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
@@ -106,7 +144,7 @@ def registered_name(registry, name, what, key, candidates=None, otherwise=''):
     """Raise a key-named error if ``name`` is not in ``registry``: the nearest of ``candidates`` (default: every
     registered name) is suggested, else ``otherwise`` says where to go. Returns the registered object."""
     if name not in registry:
-        hint = nearest(name, list(registry.keys()) if candidates is None else candidates)
+        hint = close_spelling(name, list(registry.keys()) if candidates is None else candidates)
         raise OptionError(f'{key} {name!r} is not a registered {what}.' +
                           (f' Did you mean {hint}?' if hint else otherwise) +
                           ' Import the package that registers it before training (mclir-train --import MODULE).')
@@ -135,8 +173,8 @@ def check_no_hard_coded_cuda(model_cls, key):
                           f'places its modules with self.device (for SPN: model_type: MCLIRModel on SRModel).')
 
 
-def _plugin_keys(section):
-    """Union of the keys of ``section`` ('top' or 'train') declared by this plugin's model classes."""
+def plugin_keys(section):
+    """Union of the keys of ``section`` ('top', 'train' or 'path') declared by this plugin's model classes."""
     keys = []
     for _, cls in MODEL_REGISTRY:
         keys += [k for k in getattr(cls, 'plugin_option_keys', {}).get(section, ()) if k not in keys]
@@ -149,12 +187,16 @@ def check_options(opt):
     A model class of ours (training) gets all its keys checked; any other model with one of our keys set is refused,
     since it would ignore the key.
     """
-    ours_top, ours_train = _plugin_keys('top'), _plugin_keys('train')
+    ours_top, ours_train, ours_path = plugin_keys('top'), plugin_keys('train'), plugin_keys('path')
     check_typos(opt, ours_top, BASICSR_TOP_KEYS, '', label='top-level key ')
     train_opt = opt.get('train') or {}
     if not isinstance(train_opt, dict):
         raise OptionError('train must be a mapping.')
     check_typos(train_opt, ours_train, BASICSR_TRAIN_KEYS, 'train.')
+    path_opt = opt.get('path') or {}
+    if not isinstance(path_opt, dict):
+        raise OptionError('path must be a mapping.')
+    check_typos(path_opt, ours_path, basicsr_path_keys(opt), 'path.')
     model_type = opt.get('model_type')
     plugin = _plugin_classes()
     uses_ours = any(k in train_opt for k in ours_train) or any(k in opt for k in ours_top)
@@ -169,6 +211,7 @@ def check_options(opt):
     reads = getattr(model_cls, 'plugin_option_keys', {})
     unused = [f'train.{k}' for k in ours_train if k in train_opt and k not in reads.get('train', ())]
     unused += [k for k in ours_top if k in opt and k not in reads.get('top', ())]
+    unused += [f'path.{k}' for k in ours_path if path_opt.get(k) is not None and k not in reads.get('path', ())]
     if unused:
         raise OptionError(f'{", ".join(unused)} set, but model_type {model_type} does not use it. '
                           + _where_to_go(model_cls, plugin))

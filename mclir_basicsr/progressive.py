@@ -19,7 +19,9 @@ whose state is in every training state, so a resumed run crops as the uninterrup
 plugin reads the key.
 """
 import bisect
+import numbers
 import torch
+import warnings
 
 from .options import OptionError, check_int, check_known_keys
 
@@ -82,6 +84,12 @@ def check_progressive(opt):
                           f'got {len(patches)}, {len(batches)} and {len(milestones) + restormer}.')
     if any(b <= a for a, b in zip(milestones, milestones[1:])):
         raise OptionError(f'{names["milestones"]} must increase, got {milestones}.')
+    total_iter = (opt.get('train') or {}).get('total_iter')
+    counted = isinstance(total_iter, numbers.Real) and not isinstance(total_iter, bool)
+    late = [m for m in milestones if counted and m >= total_iter]
+    if late:
+        warnings.warn(f'{names["milestones"]}: {late} are at or after train.total_iter ({total_iter}), so the stages '
+                      f'they start never train. Lower them or raise total_iter.')
     scale = int(opt.get('scale') or 1)
     odd = [p for p in patches if p % scale]
     if odd:

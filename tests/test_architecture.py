@@ -13,12 +13,12 @@ PKG = osp.join(ROOT, 'mclir_basicsr')
 LAYERS = [
     (5, ('train', 'test', 'demo', 'cli', 'probe', 'fetch_vgg')),                       # entry points
     (4, ('runtime.',)),                                          # the BasicSR 1.4.2 fixes
-    (3, ('preflight.',)),                                        # input checks the runtime runs after parsing
+    (3, ('preflight.', 'checks.')),                              # input checks the runtime runs after parsing
     (3, ('models.',)),                                           # model classes
     (2, ('history', 'losses.', 'train_options', 'precision', 'step_guard', 'progressive', 'optimizers',
          'lr_schedulers', 'data.', 'archs.', 'feature_hooks', 'dcpt_options', 'constyle_options', 'probe_features',
          'spn_diagnostics', 'spn_weight')),
-    (1, ('options',)),                                           # option validation
+    (1, ('options', 'option_file')),                             # option validation
     (0, ('shims', 'utils', 'dist', 'rng_state', 'experiment_files', 'vgg_weights', 'vgg_convert',
          'version')),  # leaf helpers
 ]

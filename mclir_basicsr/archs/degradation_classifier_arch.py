@@ -77,6 +77,10 @@ class DegradationClassifier(nn.Module):
         super().__init__()
         if not feature_dims or any(not isinstance(d, int) or d < 1 for d in feature_dims):
             raise ValueError(f'feature_dims must be a non-empty list of positive ints, got {feature_dims!r}.')
+        if isinstance(num_res_blocks, bool) or not isinstance(num_res_blocks, int) or num_res_blocks < 0:
+            raise ValueError(f'num_res_blocks must be an integer >= 0, got {num_res_blocks!r}.')
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f'num_classes must be an integer >= 2, got {num_classes!r}.')
         self.feature_dims = list(feature_dims)
         self.blocks = nn.ModuleList(_blocks(d, num_res_blocks) for d in feature_dims)
         nxt = list(feature_dims[1:]) + [feature_dims[-1]]

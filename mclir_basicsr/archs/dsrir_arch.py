@@ -186,6 +186,7 @@ class DSRIR(nn.Module):
     """
 
     returns_stages = True  # forward(x, with_stages=True) -> (images, log_variances); read by DSRIRModel's checks
+    num_stages = 3  # one image per subnet, final first
 
     def __init__(self, in_channels=3, out_channels=3, widths=(32, 48, 64), width_steps=(32, 16),
                  unet1_blocks=(2, 2, 2), unet1_grids=(8, 4, 2), unet2_blocks=(2, 4), unet2_grids=(4, 2), groups=4,
@@ -245,6 +246,8 @@ def _check_layout(widths, width_steps, unet1_blocks, unet1_grids, unet2_blocks, 
                              f'and {list(grids)}.')
     if groups < 1 or not group_grids:
         raise ValueError(f'DSRIR: groups must be >= 1 and group_grids non-empty, got {groups}, {list(group_grids)}.')
+    if isinstance(reduction, bool) or not isinstance(reduction, int) or reduction < 1:
+        raise ValueError(f'DSRIR: reduction must be an integer >= 1, got {reduction!r}.')
     small = [w for w in widths if w // reduction < 1]
     if small:
         raise ValueError(f'DSRIR: every width must be >= reduction ({reduction}), got widths {list(widths)}.')

@@ -138,6 +138,8 @@ class SPNLoss(nn.Module):
                 raise OptionError(f'{path}.{given[0]} applies with {path}.loss_weight: auto (the weight is then set to '
                                   f'keep |l_spn| at target_ratio x the reconstruction loss); loss_weight is '
                                   f'{out["loss_weight"]!r}.')
+            if isinstance(out['loss_weight'], str):
+                raise OptionError(f'{path}.loss_weight must be a number or auto, got {out["loss_weight"]!r}.')
             out['loss_weight'] = check_number(out['loss_weight'], f'{path}.loss_weight', low=0)
         for key, choices in (('form', FORMS), ('criterion', CRITERIA), ('vgg_type', VGG_TYPES)):
             if out[key] not in choices:

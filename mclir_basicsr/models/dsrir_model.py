@@ -14,7 +14,7 @@ negatives are their final images, against the final output (``model_type: MCLIRD
 """
 from basicsr.losses import build_loss
 from basicsr.models.sr_model import SRModel
-from basicsr.utils.registry import LOSS_REGISTRY, MODEL_REGISTRY
+from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
 
 from ..options import OptionError, check_loss_blocks, check_network_trait
 from ..progressive import check_progressive
@@ -36,7 +36,18 @@ def check_dsrir_options(opt, model_type):
         raise OptionError('train.pixel_opt is required: DSRIR\'s PSNR loss on every stage, {type: DSRIRPSNRLoss} '
                           '(or any pixel loss, on the final image).')
     check_loss_blocks(train_opt, _EXAMPLES)
+    _check_stage_weights(opt, train_opt.get('pixel_opt'))
     check_progressive(opt)
+
+
+def _check_stage_weights(opt, pixel_opt):
+    """A stage-weighted pixel loss has one weight per stage of the network."""
+    weights = (pixel_opt or {}).get('stage_weights')
+    stages = getattr(ARCH_REGISTRY.get(opt['network_g']['type']), 'num_stages', None)
+    if weights is not None and stages is not None and len(weights) != stages:
+        raise OptionError(f'train.pixel_opt.stage_weights has {len(weights)} entries but {opt["network_g"]["type"]} '
+                          f'returns {stages} stages: give one weight per stage, final stage first (DSRIR\'s '
+                          f'[1, 0.25, 0.25]).')
 
 
 _EXAMPLES = {'pixel_opt': 'DSRIRPSNRLoss', 'stage_uncertainty_opt': 'DSRIRUncertaintyLoss',

@@ -1,6 +1,7 @@
 """What happens right after BasicSR parses an option file, before it creates or renames any folder."""
 import warnings
 
+from ..checks.blocks import check_typed_blocks, numbers_from_text
 from ..lr_schedulers import check_scheduler_options
 from ..optimizers import check_optimizer_options
 from ..options import check_options
@@ -31,13 +32,16 @@ def fix_prefetch(opt):
 
 
 def check_parsed(opt):
-    """Everything checked right after parsing: the prefetch fallback, our keys, the optimizers and the scheduler
-    (training), then the data, checkpoints and weight files."""
+    """Everything checked right after parsing: the prefetch fallback, numbers YAML read as text, the optimizers
+    and the scheduler (training), every typed block built, our keys and the model class's own checks, then the data,
+    checkpoints and weight files."""
     fix_prefetch(opt)
-    check_options(opt)
+    numbers_from_text(opt)
     if opt.get('is_train', True):
         check_optimizer_options(opt)
         check_scheduler_options(opt)
+    check_typed_blocks(opt)
+    check_options(opt)
     check_inputs(opt)
     return opt
 
