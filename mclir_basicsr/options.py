@@ -6,7 +6,8 @@ ours is checked; an unknown one is an error naming the nearest valid key, and ev
 
 :func:`check_options` knows no method: a model class of this plugin declares the keys it reads
 (``plugin_option_keys``), may pick the class that will really be built (``resolve_model_class``), and checks its
-own keys (``check_train_options``). A new method family adds its model class; nothing here changes.
+own keys (``check_options(opt, path)``, the protocol of :mod:`mclir_basicsr.checks`). A new method family adds its
+model class; nothing here changes.
 """
 import difflib
 import inspect
@@ -63,10 +64,11 @@ def _plain(name):
 
 def close_spelling(name, names):
     """The one name of ``names`` that ``name`` misspells (case, ``_`` and a ``Loss`` suffix aside, one typo; two in
-    names of 12+ letters), or None. Registered names that merely look alike often mean other things (NAFNetLocal is not NAFNet, PSNRLoss is not
-    SPNLoss), so nothing looser is suggested."""
+    names of 12+ letters), or None. Registered names that merely look alike often mean other things (NAFNetLocal is
+    not NAFNet, PSNRLoss is not SPNLoss), so nothing looser is suggested."""
     allowed = 2 if len(str(name)) >= 12 else 1
-    scored = sorted((_edit_distance(_plain(name), _plain(n)), str(n)) for n in names)
+    scored = sorted((min(_edit_distance(str(name).lower(), str(n).lower()), _edit_distance(_plain(name), _plain(n))),
+                     str(n)) for n in names)
     if scored and scored[0][0] <= allowed and (len(scored) == 1 or scored[1][0] > scored[0][0]):
         return scored[0][1]
     return None
@@ -215,8 +217,8 @@ def check_options(opt):
     if unused:
         raise OptionError(f'{", ".join(unused)} set, but model_type {model_type} does not use it. '
                           + _where_to_go(model_cls, plugin))
-    if opt.get('is_train', True) and hasattr(model_cls, 'check_train_options'):
-        model_cls.check_train_options(opt)
+    if opt.get('is_train', True) and hasattr(model_cls, 'check_options'):
+        model_cls.check_options(opt, '')
 
 
 def _plugin_classes():

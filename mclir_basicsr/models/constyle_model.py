@@ -117,7 +117,7 @@ class ConStyleModel(PromptedSteps, GuardedStep, AtomicCheckpoints, SRModel):
     state_key = 'constyle'
 
     @classmethod
-    def check_train_options(cls, opt):
+    def check_options(cls, opt, path=''):
         check_constyle_options(opt, cls.__name__, frozen=cls.frozen_from_start)
         cls.check_step_options(opt.get('train') or {})
 
@@ -138,7 +138,7 @@ class MCLIRConStyleModel(PromptedSteps, MCLIRModel):
     mclir_base = ConStyleModel
 
     @classmethod
-    def check_train_options(cls, opt):
+    def check_options(cls, opt, path=''):
         check_mclir_train_options(opt)
         check_constyle_options(opt, cls.__name__, frozen=cls.frozen_from_start)
 

@@ -37,7 +37,7 @@ class DCPTModel(AtomicCheckpoints, SRModel):
     trains_classifier = True
 
     @staticmethod
-    def check_train_options(opt):
+    def check_options(opt, path=''):
         check_dcpt_options(opt)
 
     def __init__(self, opt):

@@ -41,7 +41,7 @@ class DCPTTransferModel(DCPTModel):
     trains_classifier = False
 
     @staticmethod
-    def check_train_options(opt):
+    def check_options(opt, path=''):
         check_dcpt_options(opt, transfer=True)
         if (opt.get('path') or {}).get('pretrain_network_dc') is None:
             raise OptionError('path.pretrain_network_dc is required: the classifier trained by DCPTModel '

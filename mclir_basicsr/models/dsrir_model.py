@@ -83,7 +83,7 @@ class DSRIRModel(StageLosses, GuardedStep, AtomicCheckpoints, SRModel):
     state_key = 'dsrir'
 
     @classmethod
-    def check_train_options(cls, opt):
+    def check_options(cls, opt, path=''):
         check_dsrir_options(opt, cls.__name__)
         cls.check_step_options(opt.get('train') or {})
 
@@ -96,7 +96,7 @@ class MCLIRDSRIRModel(StageLosses, MCLIRModel):
     mclir_base = DSRIRModel  # model_type: MCLIRModel + base_model_type: DSRIRModel builds this class
 
     @classmethod
-    def check_train_options(cls, opt):
+    def check_options(cls, opt, path=''):
         check_mclir_train_options(opt)
         check_dsrir_options(opt, cls.__name__)
         train_opt = opt['train']

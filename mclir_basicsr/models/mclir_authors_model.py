@@ -25,7 +25,7 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from ..history import AdaptiveRefresh
-from ..options import OptionError
+from ..options import OptionError, check_number
 from ..train_options import (AUTHORS_ADAPTIVE_DECAY, AUTHORS_ADAPTIVE_THRESHOLD, OUR_TOP_KEYS, OUR_TRAIN_KEYS,
                              check_mclir_train_options, parse_history)
 from .mclir_model import MCLIRModel, MCLIRSwinIRModel
@@ -65,7 +65,7 @@ class _AuthorsSemantics:
         return cls
 
     @classmethod
-    def check_train_options(cls, opt):
+    def check_options(cls, opt, path=''):
         check_mclir_train_options(cls.ours(opt, warn=False))
 
     @classmethod
@@ -161,10 +161,17 @@ class ImageRestorationModel_FFANet_Neg_Multi_Adaptive_DDP(_FFANetInput, _Authors
     plugin_option_keys = {'train': _AuthorsSemantics.plugin_option_keys['train'] + ('neg_t', ),
                           'top': _AuthorsSemantics.plugin_option_keys['top']}
 
+    @classmethod
+    def check_options(cls, opt, path=''):
+        cls.threshold(opt)
+        super().check_options(opt, path)
+
+    @staticmethod
+    def threshold(opt):
+        return check_number(opt['train'].get('neg_t', AUTHORS_ADAPTIVE_THRESHOLD), 'train.neg_t', low=0)
+
     def init_training_settings(self):
-        threshold = self.opt['train'].get('neg_t', AUTHORS_ADAPTIVE_THRESHOLD)
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0:
-            raise OptionError(f'train.neg_t must be a number >= 0, got {threshold!r}.')
+        threshold = self.threshold(self.opt)  # before the translation, which drops train.neg_t
         super().init_training_settings()
         self.adaptive = AdaptiveRefresh(threshold, AUTHORS_ADAPTIVE_DECAY)
 

@@ -61,7 +61,7 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         return mclir_model_class(base)
 
     @staticmethod
-    def check_train_options(opt):
+    def check_options(opt, path=''):
         check_mclir_train_options(opt)
 
     @staticmethod
