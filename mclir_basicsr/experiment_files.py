@@ -7,6 +7,8 @@ import os.path as osp
 import re
 import torch
 
+from .utils import TEMPORARY_FILE
+
 STATE_FILE = re.compile(r'^(\d+)\.state$')  # experiments/<name>/training_states/<iter>.state
 
 
@@ -44,3 +46,47 @@ def is_readable(path):
         return True
     except Exception:  # noqa: BLE001 - any failure means "not usable"
         return False
+
+
+def process_alive(pid):
+    """True if a process ``pid`` exists (``os.kill(pid, 0)``: signal 0 only checks; another user's process counts).
+    Unknowable on Windows, where ``os.kill`` would terminate it: True."""
+    if os.name == 'nt':
+        return True
+    if pid <= 0:  # 0 and negative pids address process groups
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OverflowError, OSError):  # a pid beyond the system's range: no such process
+        return False
+    return True
+
+
+def remove_stale_temporaries(folders):
+    """Remove the temporary files of atomic writes (``.<name>.tmp-<pid>``, :func:`mclir_basicsr.utils.temporary_path`)
+    in ``folders`` whose writer process is gone: a run killed while saving leaves one per kill, up to a whole
+    checkpoint. A file of a live process (another DDP rank, a concurrent run) is kept.
+
+    Returns:
+        list[tuple[str, int]]: ``(path, bytes)`` of each file removed, sorted by path.
+    """
+    removed = []
+    for folder in folders:
+        if not folder or not osp.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            match = TEMPORARY_FILE.match(name)
+            path = osp.join(folder, name)
+            if match is None or not osp.isfile(path) or process_alive(int(match.group('pid'))):
+                continue
+            try:
+                size = osp.getsize(path)
+                os.remove(path)
+            except OSError:  # gone meanwhile (another rank cleaning), or not ours to remove: leave it
+                continue
+            removed.append((path, size))
+    return removed

@@ -1,5 +1,7 @@
 """Small leaf helpers shared by the package: checkpoint keys, atomic saves, image file names, short lists."""
 import os
+import re
+import tempfile
 import time
 import torch
 
@@ -22,6 +24,29 @@ def few(names, n=5):
     return f'[{shown}{f", ... and {len(names) - n} more" if len(names) > n else ""}]'
 
 
+def why_not_writable(path, make_folders=False):
+    """None if a file can be created at ``path``; else why not, naming the folder (a sentence fragment).
+
+    Found by creating and removing a temporary file in the folder: permission bits say nothing for root or on a
+    read-only mount. With ``make_folders``, missing folders are fine when the nearest existing one takes new files
+    (the writer creates them). Nothing is left behind.
+    """
+    wanted = folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):  # the nearest existing folder ('/' always exists)
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        return f'{folder} is a file, not a folder'
+    if folder != wanted and not make_folders:
+        return f'the folder {wanted} does not exist'
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.write-check-')
+    except OSError as err:
+        return f'no file can be created in {folder} ({err.strerror or err})'
+    os.close(fd)
+    os.remove(tmp)
+    return None
+
+
 def strip_wrapper_prefixes(key):
     """``module._orig_mod.conv.weight`` -> ``conv.weight``: the state-dict key of the bare network."""
     key = str(key)
@@ -30,14 +55,26 @@ def strip_wrapper_prefixes(key):
     return key
 
 
+# ``.<name>.tmp-<pid>``: the temporary file :func:`atomic_torch_save` writes before renaming it to ``<name>``
+TEMPORARY_FILE = re.compile(r'^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$')
+
+
+def temporary_path(path):
+    """Where :func:`atomic_torch_save` writes ``path`` first: ``<folder>/.<name>.tmp-<pid of this process>``."""
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f'.{name}.tmp-{os.getpid()}')
+
+
 def atomic_torch_save(obj, path, retries=3):
     """``torch.save`` to ``path`` atomically: write a temporary file beside it, fsync, then rename over ``path``.
 
     A crash at any moment leaves either the old file or the complete new one, never a partial file under
     ``path``. Transient errors are retried ``retries`` times, then raised (a lost checkpoint is not ignored).
+    A process killed while writing leaves its temporary file (:data:`TEMPORARY_FILE`); the next start of the
+    training removes it (:func:`mclir_basicsr.experiment_files.remove_stale_temporaries`).
     """
     directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f'.{os.path.basename(path)}.tmp-{os.getpid()}')
+    tmp = temporary_path(path)
     for attempt in range(1, retries + 1):
         try:
             with open(tmp, 'wb') as f:

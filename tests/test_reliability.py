@@ -125,10 +125,51 @@ def test_kill_while_writing_a_state_leaves_previous_state_usable(tmp_path, tiny_
     assert res.returncode == -signal.SIGKILL
     states = tmp_path / 'experiments' / 'run' / 'training_states'
     assert sorted(p for p in os.listdir(states) if not p.startswith('.')) == ['4.state']  # torn file: temp name
+    torn = [p for p in os.listdir(states) if p.startswith('.8.state.tmp-')]
+    assert len(torn) == 1 and (states / torn[0]).stat().st_size > 0
     res = instrumented(['--report', 'resume', '--', '-opt', 'train.yml', '--auto_resume'], cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert _report(tmp_path / 'resume')['iter'] == 4
     assert (states / '8.state').exists()
+    assert not (states / torn[0]).exists()  # the dead run's torn write is gone, and the resume said so
+    assert 'removed 1 temporary file(s)' in res.stdout and torn[0] in res.stdout
+    assert not [p for folder in (states, states.parent / 'models') for p in os.listdir(folder) if '.tmp-' in p]
+
+
+def _dead_pid():
+    """The pid of a process that has exited (and was reaped)."""
+    proc = subprocess.Popen([sys.executable, '-c', ''])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_start_removes_the_temporary_files_of_dead_writers_only(tmp_path, capsys):
+    from mclir_basicsr.runtime.resume import load_resume_state
+    opt = make_opt(tmp_path, auto_resume=True)
+    build_model(opt).save(0, 4)
+    models, states = tmp_path / 'models', tmp_path / 'training_states'
+    dead = _dead_pid()
+    stale = [states / f'.8.state.tmp-{dead}', models / f'.net_g_8.pth.tmp-{dead}']
+    stale[0].write_bytes(bytes(3 << 20))  # a torn state
+    stale[1].write_bytes(b'')  # killed right after opening
+    live = states / f'.12.state.tmp-{os.getpid()}'  # its writer still runs (another rank, a concurrent run)
+    others = [models / '.notes', states / 'x.tmp-1', models / f'.net_g_4.pth.tmp-{dead}x', models / 'net_g_4.pth']
+    for path in [live] + others[:3]:
+        path.write_bytes(b'x')
+    state = load_resume_state(opt)
+    assert state['iter'] == 4
+    assert not any(p.exists() for p in stale) and live.exists() and all(p.exists() for p in others)
+    out = capsys.readouterr().out
+    assert f'Resume from {states / "4.state"} (iteration 4)' in out
+    assert 'removed 2 temporary file(s) of interrupted writes (3.0 MiB)' in out
+    assert all(p.name in out for p in stale) and live.name not in out
+    stale[0].write_bytes(b'')  # a fresh start (nothing to resume) cleans too, before BasicSR archives the folder
+    opt.update(auto_resume=False)
+    opt['path']['resume_state'] = None
+    assert load_resume_state(opt) is None
+    assert not stale[0].exists() and live.exists()
+    assert f'removed 1 temporary file(s) of interrupted writes (0.0 MiB): [{stale[0].name}]' in capsys.readouterr().out
+    assert load_resume_state(opt) is None and capsys.readouterr().out == ''  # nothing to say
 
 
 def _kill_point(rng, last, freq=3):

@@ -8,7 +8,10 @@ Replaces ``basicsr.train.load_resume_state`` and wraps ``create_train_val_datalo
 * with ``--auto_resume``, a state that cannot be read, or whose network files are missing or unreadable, is
   skipped with a warning naming the file, and the previous one is used;
 * an explicit ``path.resume_state`` that does not exist is an error naming the key, not a silent fresh start;
-* the resumed epoch skips the batches trained on before the state was saved (BasicSR restarts the epoch).
+* the resumed epoch skips the batches trained on before the state was saved (BasicSR restarts the epoch);
+* every start (resumed or not, before BasicSR archives an existing experiment folder) removes the temporary files
+  that runs killed while saving left in ``models/`` and ``training_states/``, and prints what it removed and which
+  state it resumes.
 """
 import os.path as osp
 import torch
@@ -16,7 +19,9 @@ import warnings
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils import check_resume
 
-from ..experiment_files import is_readable, load_tensors_only, resume_network_files, saved_state_iters
+from ..experiment_files import (is_readable, load_tensors_only, remove_stale_temporaries, resume_network_files,
+                                saved_state_iters)
+from ..utils import few
 
 
 def find_latest_usable_state(opt):
@@ -32,8 +37,31 @@ def find_latest_usable_state(opt):
     return None
 
 
+def describe_removed(removed):
+    """``removed 2 temporary file(s) of interrupted writes (1.5 MiB): [.8.state.tmp-41, .net_g_8.pth.tmp-41]``."""
+    total = sum(size for _, size in removed)
+    return (f'removed {len(removed)} temporary file(s) of interrupted writes ({total / 2**20:.1f} MiB): '
+            f'{few(osp.basename(path) for path, _ in removed)}')
+
+
 def load_resume_state(opt):
-    """Drop-in for ``basicsr.train.load_resume_state``: returns the state dict or None."""
+    """Drop-in for ``basicsr.train.load_resume_state``: returns the state dict or None.
+
+    Called at every start of a training, before BasicSR creates or archives the experiment folder (its logger is
+    not set up yet, so the report is printed): rank 0 first removes the temporary files of interrupted writes.
+    """
+    main_rank = opt.get('rank', 0) == 0
+    removed = remove_stale_temporaries([opt['path'].get('models'), opt['path'].get('training_states')]) \
+        if main_rank else []
+    state = _read_resume_state(opt)
+    if main_rank and (state is not None or removed):
+        what = (f'Resume from {opt["path"]["resume_state"]} (iteration {state["iter"]})' if state is not None else
+                f'Experiment {opt.get("name")}: start from scratch')
+        print(what + (f'; {describe_removed(removed)}' if removed else '') + '.', flush=True)
+    return state
+
+
+def _read_resume_state(opt):
     if opt['auto_resume']:
         path = find_latest_usable_state(opt)
         if path is not None:
