@@ -7,6 +7,7 @@ against the optimizer's signature before anything is written.
 """
 import inspect
 import torch
+import warnings
 
 from .options import OptionError, nearest
 
@@ -19,14 +20,19 @@ def optimizer_classes():
 
 def check_arguments(cls, args, path, skip=('params', 'self')):
     """Raise a key-named :class:`OptionError` for an argument ``cls`` does not take, or a required one missing."""
-    sig = inspect.signature(cls.__init__)
+    sig = inspect.signature(cls.__init__ if inspect.isclass(cls) else cls)
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     takes = [n for n, p in sig.parameters.items() if n not in skip and p.kind in kinds]
+    any_keyword = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
     for key in args:
         if key not in takes:
             hint = nearest(key, takes)
-            raise OptionError(f'unknown key {path}.{key} for {cls.__name__}.' +
-                              (f' Did you mean {path}.{hint}?' if hint else '') + f' Valid keys: {", ".join(takes)}.')
+            message = (f'unknown key {path}.{key} for {cls.__name__}.' +
+                       (f' Did you mean {path}.{hint}?' if hint else '') + f' Valid keys: {", ".join(takes)}.')
+            if not any_keyword:
+                raise OptionError(message)
+            # **kwargs may read it, or drop it unread: say so, and leave the decision to the user
+            warnings.warn(f'{message} ({cls.__name__} also takes **kwargs, so it is passed on.)')
     required = [n for n in takes if sig.parameters[n].default is inspect.Parameter.empty and n not in args]
     if required:
         raise OptionError(f'{path} needs {", ".join(required)} for {cls.__name__}.')

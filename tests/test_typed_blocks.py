@@ -122,3 +122,18 @@ def test_a_progressive_milestone_after_the_last_iteration_warns():
         check_progressive(opt)
     assert any('train.progressive.milestones: [100] are at or after train.total_iter (100)' in str(w.message)
                for w in caught)
+
+
+@pytest.mark.parametrize('metric, words', [
+    ({'type': 'calculate_psnrr', 'crop_border': 0}, "val.metrics.psnr.type 'calculate_psnrr' is not a registered"),
+    ({'type': 'calculate_psnr'}, 'val.metrics.psnr needs crop_border for calculate_psnr'),
+])
+def test_a_metric_validation_would_fail_on_is_refused_before_training(metric, words):
+    """BasicSR calls the metric at the first validation, thousands of iterations in."""
+    msg = _refused(_demo(MCLIR, **{'val.metrics': {'psnr': metric}}))
+    assert msg.startswith(words), msg
+
+
+def test_a_metric_with_better_is_accepted():
+    check_typed_blocks(_demo(MCLIR, **{'val.metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 2,
+                                                                'better': 'higher'}}}))

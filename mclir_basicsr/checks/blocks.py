@@ -1,7 +1,8 @@
 """Every typed block of an option file is built before anything is written.
 
 A *typed block* is a mapping with a ``type`` that names a registered class: ``network_<x>`` (ARCH_REGISTRY),
-``train.<x>_opt`` (LOSS_REGISTRY), ``train.optim_<x>`` (``torch.optim``) and ``train.scheduler``. For each one:
+``train.<x>_opt`` (LOSS_REGISTRY), ``train.optim_<x>`` (``torch.optim``) and ``train.scheduler``; the metric
+functions of ``val.metrics`` (METRIC_REGISTRY) are checked against their signatures. For each one:
 
 1. the type is registered (a close misspelling is suggested, never a name of other semantics);
 2. the class's own check runs when it declares one: ``check_options(args, path)`` (a classmethod; ``args`` is the
@@ -22,7 +23,7 @@ import json
 import re
 import torch
 import warnings
-from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
+from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
 
 from ..lr_schedulers import scheduler_classes
 from ..optimizers import check_arguments, optimizer_classes
@@ -56,6 +57,8 @@ def check_typed_blocks(opt):
     for key, block in opt.items():
         if str(key).startswith('network_') and block is not None:
             check_network(block, key)
+    for name, block in ((opt.get('val') or {}).get('metrics') or {}).items():
+        check_metric(block, f'val.metrics.{name}')
     if not opt.get('is_train', True):
         return
     train_opt = opt.get('train') or {}
@@ -109,6 +112,15 @@ def _build_network(block_json, path):
         _on_device(lambda: cls(**args), 'meta')
     except Exception:  # noqa: BLE001 - e.g. .item() during construction: needs real values, try the CPU
         _construct(lambda: _on_device(lambda: cls(**args), 'cpu'), block['type'], path)
+
+
+def check_metric(block, path):
+    """A ``val.metrics.<name>`` block: a registered metric function whose required arguments are given (BasicSR
+    calls ``metric(img, img2, **block)`` at the first validation, after training started)."""
+    name = _typed(block, path, '{type: calculate_psnr, crop_border: 0}')
+    fn = registered_name(METRIC_REGISTRY, name, 'metric in BasicSR\'s METRIC_REGISTRY', f'{path}.type')
+    args = {k: v for k, v in _args(block).items() if k != 'better'}  # read by BasicSR's best-metric tracking
+    check_arguments(fn, args, path, skip=('img', 'img2'))
 
 
 def check_loss(block, path):
