@@ -220,7 +220,7 @@ def test_non_image_file_in_folder(tmp_path):
 def test_corrupt_image(tmp_path):
     gt, lq = _pairs(tmp_path)
     open(osp.join(gt, 'img0.png'), 'wb').write(b'\x89PNG broken')
-    _fails(_opt(tmp_path, {'train': _ds(gt, lq)}), 'datasets.train.dataroot_gt: cannot', 'img0.png')
+    _fails(_opt(tmp_path, {'train': _ds(gt, lq)}), 'datasets.train.dataroot_gt: ', 'img0.png', 'is not an image')
 
 
 def test_meta_info_file_names_missing_images(tmp_path):
@@ -255,8 +255,9 @@ def test_gt_lq_size_not_matching_scale(tmp_path, backend):
         gt, lq = _pairs(tmp_path, gt=(16, 16, 3), lq=(6, 8, 3))
     else:
         gt, lq = _lmdbs(tmp_path, gt=(16, 16, 3), lq=(6, 8, 3))
-    _fails(_opt(tmp_path, {'train': _ds(gt, lq, backend)}), 'datasets.train: GT/LQ sizes do not match scale 2',
-           'for 3 pair(s)', 'is 16x16 (HxW)', 'is 6x8, so GT should be 12x16', 'Check the top-level scale')
+    _fails(_opt(tmp_path, {'train': _ds(gt, lq, backend)}),
+           'datasets.train.dataroot_lq: GT/LQ sizes do not match scale 2', 'for 3 pair(s)', 'is 16x16 (HxW)',
+           'is 6x8, so GT should be 12x16', 'Check the top-level scale')
 
 
 def test_scale_mismatch_found_beyond_the_decoded_pairs(tmp_path):
@@ -274,8 +275,8 @@ def test_val_gt_smaller_than_lq_times_scale(tmp_path):
     check_inputs(_opt(tmp_path, {'val': _ds(gt, lq, phase='val')}))
     # ... but a GT smaller than LQ x scale would break the metrics
     gt, lq = _pairs(tmp_path / 'bad', gt=(15, 16, 3), lq=(8, 8, 3))
-    _fails(_opt(tmp_path, {'val': _ds(gt, lq, phase='val')}), 'datasets.val: GT/LQ sizes do not match scale 2',
-           'GT // scale = LQ')
+    _fails(_opt(tmp_path, {'val': _ds(gt, lq, phase='val')}),
+           'datasets.val.dataroot_lq: GT/LQ sizes do not match scale 2', 'GT // scale = LQ')
 
 
 def test_lq_smaller_than_training_patch(tmp_path):

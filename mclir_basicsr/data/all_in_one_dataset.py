@@ -76,7 +76,7 @@ from .degradation_tasks import check_io_backend, check_task
 
 PHASES = ('train', 'val', 'test')
 OWN_KEYS = ('type', 'name', 'phase', 'scale', 'gt_size', 'use_hflip', 'use_rot', 'io_backend', 'seed', 'tasks',
-            'balanced')
+            'balanced', 'check_images')  # check_images: read by the pre-flight checks (mclir_basicsr.preflight)
 LOADER_KEYS = ('batch_size_per_gpu', 'num_worker_per_gpu', 'use_shuffle', 'dataset_enlarge_ratio', 'prefetch_mode',
                'num_prefetch_queue', 'pin_memory', 'persistent_workers')  # read by BasicSR's build_dataloader/train
 LOADER_KEYS += tuple(RESTORMER_KEYS)  # Restormer's progressive training, read by progressive.py
@@ -115,6 +115,7 @@ def check_dataset_options(ds, key):
         raise OptionError(f'{key}.tasks must be a non-empty list of tasks (kind: denoise, derain, dehaze, deblur, '
                           f'lowlight or paired), got {tasks!r}.')
     s['balanced'] = check_bool(ds.get('balanced', False), f'{key}.balanced')
+    check_bool(ds.get('check_images', True), f'{key}.check_images')
     batch = ds.get('batch_size_per_gpu')
     if s['balanced'] and isinstance(batch, int) and batch < len(tasks):
         raise OptionError(f'{key}.balanced: every batch must hold every task, but batch_size_per_gpu ({batch}) is '

@@ -1,14 +1,21 @@
 """Dataset checks: a registered type, existing dataroots, a dataset class's own checks (a classmethod
 ``check_options(ds_opt, key)``, as this plugin's datasets have), and for ``PairedImageDataset`` (and subclasses)
-the options it reads, the pairs it will build and their sizes and colour."""
+and ``AllInOneDataset`` the options they read, the pairs they will build, every image and their sizes and colour.
+
+``datasets.<phase>.check_images`` (true or false, default true) switches off, for one dataset, reading every image's
+header and end; see :mod:`mclir_basicsr.preflight`."""
 import os.path as osp
 from basicsr.data.paired_image_dataset import PairedImageDataset  # importing basicsr.data fills DATASET_REGISTRY
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from ..options import OptionError, registered_name
+from ..data.all_in_one_dataset import AllInOneDataset
+from ..options import OptionError, check_bool, nearest, registered_name
+from .all_in_one import check_all_in_one
 from .files import where
 from .pairs import disk_pairs, lmdb_pairs
 from .sizes import check_sizes
+
+SWITCH = 'check_images'  # datasets.<phase>.check_images: false skips reading every image's header and end
 
 
 def check_dataset(opt, phase_key, ds):
@@ -36,11 +43,24 @@ def check_dataset(opt, phase_key, ds):
         if not osp.exists(path):
             raise OptionError(f'{key}.{k}: {path} does not exist{where(path)}. Fix the path, or create the data '
                               f'(mclir-make-lmdb packs image folders into lmdb).')
+    every = _switch(key, ds)
     own_checks = getattr(cls, 'check_options', None)
     if callable(own_checks):
         own_checks(ds, key)
     if paired:
-        _check_paired(opt, key, ds)
+        _check_paired(opt, key, ds, every)
+    elif isinstance(cls, type) and issubclass(cls, AllInOneDataset):
+        check_all_in_one(key, ds, every)
+
+
+def _switch(key, ds):
+    """``datasets.<phase>.check_images``: a boolean, default true; a misspelt one is refused (BasicSR's datasets
+    ignore unknown keys, so the misspelt switch would silently do nothing)."""
+    typo = next((k for k in ds if k != SWITCH and nearest(k, (SWITCH, ), cutoff=0.75)), None)
+    if typo is not None:
+        raise OptionError(f'{key}.{typo} is not an option of {key} (BasicSR would ignore it). Did you mean '
+                          f'{key}.{SWITCH}?')
+    return check_bool(ds.get(SWITCH, True), f'{key}.{SWITCH}')
 
 
 def _scale(opt, key, ds):
@@ -58,7 +78,7 @@ def _phase(key, ds):
     return ds.get('phase') or key.split('.', 1)[1].split('_')[0]
 
 
-def _check_paired(opt, key, ds):
+def _check_paired(opt, key, ds, every):
     scale = _scale(opt, key, ds)
     io = ds.get('io_backend')
     if not isinstance(io, dict) or 'type' not in io:
@@ -77,4 +97,4 @@ def _check_paired(opt, key, ds):
         pairs = disk_pairs(key, ds)
     else:  # memcached etc.: nothing we can read cheaply
         return
-    check_sizes(key, ds, pairs, scale, phase, gt_size)
+    check_sizes(key, ds, pairs, scale, phase, gt_size, every, y_key=f'{key}.color')

@@ -4,8 +4,12 @@
 as ``PairedImageDataset`` calls them. Their bare assertions and errors become key-named :class:`OptionError`
 messages; the details (which side, which names) are worked out only after they failed. Checked here because they
 are not: lmdb ``data.mdb``, the ``meta_info.txt`` format and keys present in the lmdb, image-only folders, files
-named by a ``meta_info_file`` existing.
+named by a ``meta_info_file`` existing, no image or key listed twice (BasicSR would train on it once per line).
+
+:class:`Pairs` also reads every image's header and end (:mod:`.images`): files one by one, lmdb values in one
+read-only transaction without copying them.
 """
+import contextlib
 import cv2
 import lmdb
 import numpy as np
@@ -17,6 +21,7 @@ from basicsr.utils import scandir
 from ..options import OptionError
 from ..utils import few, is_image_file
 from .files import where
+from .images import inspect_all, inspect_bytes, inspect_file
 from .sizes import header_shape
 
 _META_SHAPE = re.compile(r'\((\d+)\s*,\s*(\d+)\s*,\s*(\d+)\)')
@@ -26,12 +31,16 @@ _BASICSR_FAILS = (AssertionError, ValueError, OSError, KeyError, IndexError)  # 
 class Pairs:
     """Paired samples: sorted names, printable references, and how to get their shape (h, w, c) and pixels."""
 
-    def __init__(self, names, refs, shape, decode, where):
+    def __init__(self, names, refs, shape, decode, where, keys, inspect, partnered=True, lmdb=False):
         self.names = names
         self.gt_ref, self.lq_ref = refs['gt'], refs['lq']  # name -> path or lmdb key, for messages
         self.shape = shape  # (side, name) -> (h, w, c), or None when unknown without decoding
         self.decode = decode  # (side, name) -> ndarray, or None when undecodable
         self.where = where  # side -> where the samples live ('lmdb X' or the folder)
+        self.keys = keys  # side -> the option key naming that side's data ('datasets.train.dataroot_gt')
+        self.inspect = inspect  # side -> ({name: (h, w, c)}, [(name, why unreadable)]): every image's header and end
+        self.partnered = partnered  # False when GT and LQ are the same file (denoising from clean images)
+        self.lmdb = lmdb  # names are lmdb keys
 
 
 def _open_lmdb(root):
@@ -39,8 +48,9 @@ def _open_lmdb(root):
 
 
 # ---- lmdb
-def _lmdb_meta(key, root):
-    """``{lmdb key: (h, w, c) or None}`` from ``root/meta_info.txt``, refusing lines BasicSR would misread."""
+def lmdb_meta(key, root):
+    """``{lmdb key: (h, w, c) or None}`` from ``root/meta_info.txt``, refusing lines BasicSR would misread and keys
+    listed twice."""
     if not osp.isfile(osp.join(root, 'data.mdb')):
         raise OptionError(f'{key}: {root} is not an lmdb (no data.mdb inside) but the io_backend type is lmdb. Build '
                           f'one with mclir-make-lmdb, or set io_backend: {{type: disk}} for an image folder.')
@@ -54,7 +64,7 @@ def _lmdb_meta(key, root):
             lines = f.readlines()
     except (UnicodeDecodeError, OSError) as err:
         raise OptionError(f'{key}: cannot read {meta}: {err}. Rebuild the lmdb with mclir-make-lmdb.') from None
-    entries = {}
+    entries, lines_of = {}, {}
     for i, line in enumerate(lines, 1):
         name = line.split('.')[0]  # exactly what BasicSR takes as the key
         if not name or any(c.isspace() for c in name) or not name.isascii():
@@ -64,6 +74,12 @@ def _lmdb_meta(key, root):
                               f'mclir-make-lmdb or fix the line.')
         m = _META_SHAPE.search(line)
         entries[name] = tuple(int(x) for x in m.groups()) if m else None
+        lines_of.setdefault(name, []).append(i)
+    repeated = [f'{n} (lines {", ".join(map(str, found))})' for n, found in lines_of.items() if len(found) > 1]
+    if repeated:
+        raise OptionError(f'{key}: {meta} lists {len(repeated)} key(s) more than once: {few(repeated)}. BasicSR '
+                          f'would train on each such image once per line; remove the repeated lines, or rebuild the '
+                          f'lmdb with mclir-make-lmdb.')
     if not entries:
         raise OptionError(f'{key}: lmdb {root} is an empty dataset ({meta} lists no images). Rebuild it from a '
                           f'non-empty folder with mclir-make-lmdb.')
@@ -77,7 +93,7 @@ def _lmdb_failure(key, roots, err):
             return OptionError(f'{key}.dataroot_{side}: {root} must end with ".lmdb" with io_backend type lmdb '
                                f'(BasicSR requires it). Rename it, or set {key}.io_backend: {{type: disk}} for an '
                                f'image folder.')
-    metas = {side: _lmdb_meta(f'{key}.dataroot_{side}', root) for side, root in roots.items()}
+    metas = {side: lmdb_meta(f'{key}.dataroot_{side}', root) for side, root in roots.items()}
     only_gt, only_lq = sorted(set(metas['gt']) - set(metas['lq'])), sorted(set(metas['lq']) - set(metas['gt']))
     if only_gt or only_lq:
         return OptionError(f'{key}: the GT lmdb {roots["gt"]} and the LQ lmdb {roots["lq"]} list different keys in '
@@ -88,18 +104,20 @@ def _lmdb_failure(key, roots, err):
                        f'with mclir-make-lmdb.')
 
 
-def _missing_keys(key, side, root, names):
-    """Refuse keys listed in meta_info.txt but absent from the lmdb (read-only transaction, no value copied)."""
+def check_lmdb_keys(key, side, root, names):
+    """Refuse keys listed in meta_info.txt but absent from the lmdb (read-only transaction, keys only: walking them
+    with a cursor touches no value page, where a ``get`` per key reads one page of each value from disk)."""
     try:
         env = _open_lmdb(root)
     except lmdb.Error as err:
         raise OptionError(f'{key}.dataroot_{side}: cannot open lmdb {root}: {err}. Rebuild it with '
                           f'mclir-make-lmdb.') from None
     try:
-        with env.begin(buffers=True) as txn:
-            missing = [n for n in names if txn.get(n.encode('ascii')) is None]
+        with env.begin() as txn:
+            stored = set(txn.cursor().iternext(keys=True, values=False))
     finally:
         env.close()
+    missing = [n for n in names if n.encode('ascii') not in stored]
     if missing:
         raise OptionError(f'{key}.dataroot_{side}: {len(missing)} key(s) listed in {osp.join(root, "meta_info.txt")} '
                           f'are not in the lmdb: {few(missing)}. The lmdb and its meta_info.txt disagree; rebuild '
@@ -113,10 +131,16 @@ def lmdb_pairs(key, ds):
         paths = paired_paths_from_lmdb([roots['lq'], roots['gt']], ['lq', 'gt'])
     except (AssertionError, ValueError, OSError) as err:
         raise _lmdb_failure(key, roots, err) from None
-    metas = {side: _lmdb_meta(f'{key}.dataroot_{side}', root) for side, root in roots.items()}
+    metas = {side: lmdb_meta(f'{key}.dataroot_{side}', root) for side, root in roots.items()}
     names = [p['gt_path'] for p in paths]  # the lmdb keys, sorted, the same for GT and LQ
     for side, root in roots.items():
-        _missing_keys(key, side, root, names)
+        check_lmdb_keys(key, side, root, names)
+    return key_pairs(names, roots, metas, {s: f'{key}.dataroot_{s}' for s in roots})
+
+
+def key_pairs(names, roots, metas, keys):
+    """:class:`Pairs` of the lmdb keys ``names`` in the lmdbs ``roots`` (side -> path) whose meta_info.txt entries
+    are ``metas`` (side -> {key: shape}); ``keys``: side -> option key."""
 
     def decode(side, name):
         env = _open_lmdb(roots[side])
@@ -127,8 +151,22 @@ def lmdb_pairs(key, ds):
             env.close()
         return cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_UNCHANGED)
 
+    def inspect(side):  # read-only transactions, values read in place (buffers), never copied in full
+        env = _open_lmdb(roots[side])
+
+        @contextlib.contextmanager
+        def reader():
+            with env.begin(buffers=True) as txn:
+                yield lambda name: inspect_bytes(txn.get(name.encode('ascii')))
+
+        try:
+            return inspect_all(names, reader)
+        finally:
+            env.close()
+
     return Pairs(names, {s: (lambda n, r=r: f'{n!r} in {r}') for s, r in roots.items()},
-                 lambda side, n: metas[side][n], decode, {s: f'lmdb {r}' for s, r in roots.items()})
+                 lambda side, n: metas[side][n], decode, {s: f'lmdb {r}' for s, r in roots.items()}, keys, inspect,
+                 lmdb=True)
 
 
 # ---- disk
@@ -193,6 +231,15 @@ def _meta_file_paths(key, gt_dir, lq_dir, tmpl, meta_file):
     if blank:
         raise OptionError(f'{key}.meta_info_file: line(s) {few(blank)} of {meta_file} name no image (BasicSR would '
                           f'read the folder itself); remove them.')
+    lines_of = {}
+    for i, p in enumerate(paths, 1):
+        lines_of.setdefault(p['gt_path'], []).append(i)
+    repeated = [f'{osp.relpath(n, gt_dir)} (lines {", ".join(map(str, found))})' for n, found in lines_of.items()
+                if len(found) > 1]
+    if repeated:
+        raise OptionError(f'{key}.meta_info_file: {meta_file} names {len(repeated)} image(s) more than once: '
+                          f'{few(repeated)}. BasicSR would train on each such image once per line; remove the '
+                          f'repeated lines.')
     no_gt = [osp.relpath(p['gt_path'], gt_dir) for p in paths if not osp.isfile(p['gt_path'])]
     no_lq = [osp.relpath(p['lq_path'], lq_dir) for p in paths if not osp.isfile(p['lq_path'])]
     if no_gt or no_lq:
@@ -226,13 +273,27 @@ def disk_pairs(key, ds):
                               f'images. Put the GT and LQ images there (same names, or LQ names given by '
                               f'{key}.filename_tmpl).')
     files = {osp.relpath(p['gt_path'], gt_dir): {'gt': p['gt_path'], 'lq': p['lq_path']} for p in paths}
-    shapes = {}  # path -> (h, w, c): one header read per image
+    return file_pairs(files, {'gt': gt_dir, 'lq': lq_dir}, {s: f'{key}.dataroot_{s}' for s in ('gt', 'lq')})
+
+
+def file_pairs(files, folders, keys, partnered=True):
+    """:class:`Pairs` of image files: ``files`` is ``{name: {'gt': path, 'lq': path}}``, ``folders`` and ``keys``
+    map each side to its folder and option key."""
+    shapes = {}  # path -> (h, w, c): one header read per image, shared by both sides when GT and LQ are one file
 
     def shape(side, name):
         path = files[name][side]
         if path not in shapes:
-            shapes[path] = header_shape(path, f'{key}.dataroot_{side}')
+            shapes[path] = header_shape(path, keys[side])
         return shapes[path]
 
+    def inspect(side):
+        paths = sorted({files[n][side] for n in files} - set(shapes))  # GT and LQ may be one file: read once
+        found, bad = inspect_all(paths, lambda: contextlib.nullcontext(inspect_file))
+        shapes.update(found)
+        names = {files[n][side]: n for n in files}
+        return ({n: shapes[files[n][side]] for n in sorted(files) if files[n][side] in shapes},
+                [(names[p], why) for p, why in bad])
+
     return Pairs(sorted(files), {s: (lambda n, s=s: files[n][s]) for s in ('gt', 'lq')}, shape,
-                 lambda side, n: cv2.imread(files[n][side], cv2.IMREAD_UNCHANGED), {'gt': gt_dir, 'lq': lq_dir})
+                 lambda side, n: cv2.imread(files[n][side], cv2.IMREAD_UNCHANGED), folders, keys, inspect, partnered)
