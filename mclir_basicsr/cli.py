@@ -1,12 +1,13 @@
-"""What ``mclir-train`` and ``mclir-test`` share: import third-party registries (``--import``), run a BasicSR
-pipeline with the remaining arguments, turn the errors a user can fix into one line and a non-zero exit code, and
-exit 0 on success."""
+"""What ``mclir-train`` and ``mclir-test`` share: import third-party registries (``--import``), check the option file
+and ``--force_yml`` as BasicSR will read them, run a BasicSR pipeline with the remaining arguments, turn the errors a
+user can fix into one line and a non-zero exit code, and exit 0 on success."""
 import argparse
 import contextlib
 import importlib
 import os
 import sys
 
+from .option_file import check_option_file
 from .options import OptionError
 from .step_guard import TrainingDiverged
 
@@ -43,15 +44,39 @@ def import_registries(modules, prog):
     return None
 
 
-def run_pipeline(pipeline, argv, prog):
-    """Run ``pipeline(root)`` (the experiment root is the current directory). Returns the exit code: 0 on success;
-    an import, option, input or divergence error prints ``<prog>: <message>`` (no traceback) and returns 1."""
+def basicsr_option_arguments(argv):
+    """``(-opt, --force_yml entries)`` as BasicSR's ``parse_options`` will take them from ``argv``, or None when
+    they cannot be read (no ``-opt``, a flag without its value): BasicSR's own parser then says what is wrong."""
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    parser.add_argument('-opt')
+    parser.add_argument('--force_yml', nargs='+')
+    try:
+        known, _ = parser.parse_known_args(argv)
+    except argparse.ArgumentError:
+        return None
+    return None if known.opt is None else (known.opt, known.force_yml)
+
+
+def check_basicsr_arguments(argv):
+    """Refuse, before BasicSR reads them, an option file or ``--force_yml`` entry its ``parse_options`` would fail
+    on with a traceback or let through to fail mid-run (:func:`mclir_basicsr.option_file.check_option_file`)."""
+    found = basicsr_option_arguments(argv)
+    if found is not None:
+        check_option_file(*found)
+
+
+def run_pipeline(pipeline, argv, prog, check_arguments=check_basicsr_arguments):
+    """Run ``pipeline(root)`` (the experiment root is the current directory) after ``check_arguments(argv)`` (None:
+    none; a pipeline that parses its own flags). Returns the exit code: 0 on success; an import, option, input or
+    divergence error prints ``<prog>: <message>`` (no traceback) and returns 1."""
     modules, rest = split_imports(sys.argv[1:] if argv is None else list(argv))
     error = import_registries(modules, prog)
     if error:
         print(error, file=sys.stderr)
         return 1
     try:
+        if check_arguments is not None:
+            check_arguments(rest)
         with command_line(rest):
             pipeline(os.getcwd())
     except OptionError as err:

