@@ -7,7 +7,6 @@ import importlib
 import os
 import sys
 
-from .option_file import check_option_file
 from .options import OptionError
 from .step_guard import TrainingDiverged
 
@@ -44,39 +43,17 @@ def import_registries(modules, prog):
     return None
 
 
-def basicsr_option_arguments(argv):
-    """``(-opt, --force_yml entries)`` as BasicSR's ``parse_options`` will take them from ``argv``, or None when
-    they cannot be read (no ``-opt``, a flag without its value): BasicSR's own parser then says what is wrong."""
-    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
-    parser.add_argument('-opt')
-    parser.add_argument('--force_yml', nargs='+')
-    try:
-        known, _ = parser.parse_known_args(argv)
-    except argparse.ArgumentError:
-        return None
-    return None if known.opt is None else (known.opt, known.force_yml)
-
-
-def check_basicsr_arguments(argv):
-    """Refuse, before BasicSR reads them, an option file or ``--force_yml`` entry its ``parse_options`` would fail
-    on with a traceback or let through to fail mid-run (:func:`mclir_basicsr.option_file.check_option_file`)."""
-    found = basicsr_option_arguments(argv)
-    if found is not None:
-        check_option_file(*found)
-
-
-def run_pipeline(pipeline, argv, prog, check_arguments=check_basicsr_arguments):
-    """Run ``pipeline(root)`` (the experiment root is the current directory) after ``check_arguments(argv)`` (None:
-    none; a pipeline that parses its own flags). Returns the exit code: 0 on success; an import, option, input or
-    divergence error prints ``<prog>: <message>`` (no traceback) and returns 1."""
+def run_pipeline(pipeline, argv, prog):
+    """Run ``pipeline(root)`` (the experiment root is the current directory). Returns the exit code: 0 on success;
+    an import, option, input or divergence error prints ``<prog>: <message>`` (no traceback) and returns 1. BasicSR's
+    pipelines check the command line, the option file and the options before writing anything (the fixes
+    ``check_train_options``/``check_test_options``)."""
     modules, rest = split_imports(sys.argv[1:] if argv is None else list(argv))
     error = import_registries(modules, prog)
     if error:
         print(error, file=sys.stderr)
         return 1
     try:
-        if check_arguments is not None:
-            check_arguments(rest)
         with command_line(rest):
             pipeline(os.getcwd())
     except OptionError as err:

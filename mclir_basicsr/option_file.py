@@ -9,6 +9,7 @@ and text where the file has a number (``train:total_iter=abc``) is only found mi
 does the same reading on a copy and raises :class:`~mclir_basicsr.options.OptionError` naming the file (line and
 column of a YAML error) or the flag.
 """
+import argparse
 import numbers
 import os.path as osp
 import yaml
@@ -174,3 +175,24 @@ def check_option_file(path, force_yml=None):
     apply_force_yml(opt, force_yml or [], path)
     check_parse_needs(opt, path)
     return opt
+
+
+def basicsr_option_arguments(argv):
+    """``(-opt, --force_yml entries)`` as BasicSR's ``parse_options`` will take them from ``argv``, or None when
+    they cannot be read (no ``-opt``, a flag without its value): BasicSR's own parser then says what is wrong."""
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    parser.add_argument('-opt')
+    parser.add_argument('--force_yml', nargs='+')
+    try:
+        known, _ = parser.parse_known_args(argv)
+    except argparse.ArgumentError:
+        return None
+    return None if known.opt is None else (known.opt, known.force_yml)
+
+
+def check_basicsr_arguments(argv):
+    """Refuse, before BasicSR reads them, an option file or ``--force_yml`` entry its ``parse_options`` would fail
+    on with a traceback or let through to fail mid-run (:func:`mclir_basicsr.option_file.check_option_file`)."""
+    found = basicsr_option_arguments(argv)
+    if found is not None:
+        check_option_file(*found)

@@ -183,12 +183,34 @@ def plugin_keys(section):
     return keys
 
 
+# BasicSR's own counts, read with int() or compared as numbers long after the start: (key path, lowest value)
+BASICSR_COUNTS = (('train.total_iter', 1), ('train.warmup_iter', -1), ('logger.print_freq', 1),
+                  ('logger.save_checkpoint_freq', 1), ('val.val_freq', 1), ('manual_seed', 0))
+BASICSR_DATASET_COUNTS = (('gt_size', 1), ('batch_size_per_gpu', 1), ('num_worker_per_gpu', 0),
+                          ('dataset_enlarge_ratio', 1))
+
+
+def check_basicsr_counts(opt):
+    """The counts BasicSR reads (iterations, frequencies, sizes) are integers: ``total_iter: abc`` would fail only
+    when the training loop starts, after the experiment folder was written."""
+    for key, low in BASICSR_COUNTS:
+        section, _, leaf = key.rpartition('.')
+        block = opt.get(section) if section else opt
+        if isinstance(block, dict) and block.get(leaf) is not None:
+            check_int(block[leaf], key, low=low)
+    for phase, ds in (opt.get('datasets') or {}).items():
+        for leaf, low in BASICSR_DATASET_COUNTS:
+            if isinstance(ds, dict) and ds.get(leaf) is not None:
+                check_int(ds[leaf], f'datasets.{phase}.{leaf}', low=low)
+
+
 def check_options(opt):
     """Check the keys of ours in a parsed BasicSR option dict; raise :class:`OptionError` on the first problem.
 
     A model class of ours (training) gets all its keys checked; any other model with one of our keys set is refused,
     since it would ignore the key.
     """
+    check_basicsr_counts(opt)
     ours_top, ours_train, ours_path = plugin_keys('top'), plugin_keys('train'), plugin_keys('path')
     check_typos(opt, ours_top, BASICSR_TOP_KEYS, '', label='top-level key ')
     train_opt = opt.get('train') or {}

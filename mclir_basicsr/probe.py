@@ -104,7 +104,7 @@ def main(argv=None):
         if args.json:
             with open(args.json, 'w') as f:
                 json.dump(report, f, indent=2)
-    return run_pipeline(run, argv, 'mclir-probe-degradation', check_arguments=None)
+    return run_pipeline(run, argv, 'mclir-probe-degradation')
 
 
 if __name__ == '__main__':

@@ -18,7 +18,7 @@ import yaml
 from mclir_basicsr import fetch_vgg, probe
 from mclir_basicsr import test as mclir_test
 from mclir_basicsr import train as mclir_train
-from mclir_basicsr.cli import basicsr_option_arguments
+from mclir_basicsr.option_file import basicsr_option_arguments
 from mclir_basicsr.data import lmdb_tools
 from mclir_basicsr.option_file import check_option_file
 from mclir_basicsr.options import OptionError

@@ -59,8 +59,6 @@ def _shorten(opt, name):
     """Two iterations, a log line and a checkpoint each, one validation after the second, the first val set."""
     opt = copy.deepcopy(opt)
     opt.update(name=name, num_gpu=0)
-    train = opt['datasets']['train']
-    train['batch_size_per_gpu'] = min(train.get('batch_size_per_gpu', 2), 2)
     first_val = next((k for k in opt['datasets'] if k.startswith('val')), None)
     opt['datasets'] = {k: v for k, v in opt['datasets'].items() if k in ('train', first_val)}
     opt['train']['total_iter'] = 2
@@ -110,10 +108,12 @@ def test_every_demo_training_file_trains_through_the_entry_point(workspace, path
     _trained_demo(workspace, rel)
 
 
-def _with_spn(opt):
-    """``opt`` plus the MCLIR NAFNet demo's history copies and SPN loss."""
+def _with_spn(opt, loss_weight=None):
+    """``opt`` plus the MCLIR NAFNet demo's history copies and SPN loss (its weight ``loss_weight`` if given)."""
     mclir = _demo('all_in_one/demo/train_MCLIR_NAFNet_AIO3_demo.yml')['train']
     opt['train'].update(history=mclir['history'], spn_opt=mclir['spn_opt'])
+    if loss_weight is not None:
+        opt['train']['spn_opt']['loss_weight'] = loss_weight
     return opt
 
 
@@ -183,8 +183,9 @@ RECIPES = {
     # the spelling users write: MCLIRModel on a base class
     'MCLIRIRConStyleModel': lambda ws: _with_spn(_ir_constyle(ws, dict(_demo(CONSTYLE), model_type='MCLIRModel',
                                                                        base_model_type='IRConStyleModel'))),
+    # a fixed weight: auto holds l_spn at a fraction of the reconstruction loss, and DSRIR's PSNR loss is negative
     'MCLIRDSRIRModel': lambda ws: _with_spn(dict(_demo('all_in_one/demo/train_DSRIR_AIO3_demo.yml'),
-                                                 model_type='MCLIRDSRIRModel')),
+                                                 model_type='MCLIRDSRIRModel'), loss_weight=0.001),
     'DCPTTransferModel': lambda ws: _dcpt_transfer(ws, _demo('dcpt/demo/train_DCPT_NAFNet_AIO3_demo.yml')),
 }
 

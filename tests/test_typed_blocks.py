@@ -137,3 +137,17 @@ def test_a_metric_validation_would_fail_on_is_refused_before_training(metric, wo
 def test_a_metric_with_better_is_accepted():
     check_typed_blocks(_demo(MCLIR, **{'val.metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 2,
                                                                 'better': 'higher'}}}))
+
+
+@pytest.mark.parametrize('key, value, words', [
+    ('train.total_iter', 'abc', "train.total_iter must be an integer, got 'abc'"),
+    ('train.total_iter', 2.5, 'train.total_iter must be an integer, got 2.5'),
+    ('logger.save_checkpoint_freq', 0, 'logger.save_checkpoint_freq must be >= 1, got 0'),
+    ('val.val_freq', 'often', "val.val_freq must be an integer, got 'often'"),
+])
+def test_basicsr_counts_are_integers_before_the_loop_reads_them(key, value, words):
+    assert _refused(_demo(MCLIR, **{key: value})).startswith(words)
+
+
+def test_basicsr_counts_written_as_floats_are_accepted():
+    check_parsed(_demo(MCLIR, **{'val.val_freq': 5000.0, 'logger.save_checkpoint_freq': 5e3}))

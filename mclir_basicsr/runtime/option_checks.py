@@ -1,9 +1,11 @@
-"""What happens right after BasicSR parses an option file, before it creates or renames any folder."""
+"""What happens right before and after BasicSR parses an option file, before it creates or renames any folder."""
+import sys
 import warnings
 
 from ..checks.blocks import check_typed_blocks, numbers_from_text
 from ..lr_schedulers import check_scheduler_options
 from ..optimizers import check_optimizer_options
+from ..option_file import check_basicsr_arguments
 from ..options import check_options
 from ..preflight import check_inputs
 
@@ -47,9 +49,11 @@ def check_parsed(opt):
 
 
 def check_after_parse(parse_options):
-    """Wrap ``parse_options``: :func:`check_parsed` before anything is written."""
+    """Wrap ``parse_options``: the command line's option file and ``--force_yml`` entries checked before it reads
+    them, :func:`check_parsed` after; both before anything is written."""
 
     def parse_and_check(root_path, is_train=True):
+        check_basicsr_arguments(sys.argv[1:])  # the file and --force_yml, which parse_options reads from sys.argv
         opt, args = parse_options(root_path, is_train=is_train)
         return check_parsed(opt), args
 
