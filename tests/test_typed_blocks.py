@@ -151,3 +151,22 @@ def test_basicsr_counts_are_integers_before_the_loop_reads_them(key, value, word
 
 def test_basicsr_counts_written_as_floats_are_accepted():
     check_parsed(_demo(MCLIR, **{'val.val_freq': 5000.0, 'logger.save_checkpoint_freq': 5e3}))
+
+
+def test_the_authors_adaptive_threshold_is_checked_before_anything_is_written():
+    with open(osp.join(ROOT, 'tests', 'data', 'authors_FFANet_RESIDE_IN_fromScratch.yml')) as f:
+        opt = yaml.safe_load(f)
+    opt.update(is_train=True, num_gpu=0, datasets={},
+               model_type='ImageRestorationModel_FFANet_Neg_Multi_Adaptive_DDP')
+    opt['train']['neg_t'] = 'high'
+    assert _refused(opt).startswith("train.neg_t must be a number, got 'high'")
+
+
+@pytest.mark.parametrize('model_type, path_key, words', [
+    ('IRConStyleModel', 'pretrain_constyel', 'unknown key path.pretrain_constyel. Did you mean path.pretrain_constyle?'),
+    ('ConStyleModel', 'pretrain_constyle', 'path.pretrain_constyle set, but model_type ConStyleModel does not use it'),
+])
+def test_path_keys_of_ours_are_checked_like_the_others(model_type, path_key, words):
+    opt = _demo(CONSTYLE, model_type=model_type)
+    opt['path'][path_key] = 'prompter.pth'
+    assert _refused(opt).startswith(words)

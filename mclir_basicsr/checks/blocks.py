@@ -10,8 +10,9 @@ functions of ``val.metrics`` (METRIC_REGISTRY) are checked against their signatu
 3. the arguments fit the constructor's signature, and the object is constructed: networks on the meta device (no
    memory, no initialisation; a network whose construction needs real values is built on the CPU), losses without
    a ``check_options`` on the meta device, an optimizer over one dummy parameter, the scheduler over that optimizer.
-   Torch's random state is left as it was. A loss with ``check_options`` is not constructed: its check is complete,
-   and constructing it would load VGG weights (their files are checked by :mod:`mclir_basicsr.preflight.vgg`).
+   Torch's random state is left as it was. A VGG inside a loss is built with random weights: the weight files are
+   checked with the other inputs (:mod:`mclir_basicsr.preflight.vgg`). A loss with ``check_options`` is not
+   constructed: its check is complete.
 
 A constructor's exception becomes one line: the key path, the type, the constructor's own message, what to do.
 
@@ -28,6 +29,7 @@ from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
 from ..lr_schedulers import scheduler_classes
 from ..optimizers import check_arguments, optimizer_classes
 from ..options import OptionError, registered_name
+from ..vgg_weights import RANDOM, vgg_source
 
 SCIENTIFIC_WITHOUT_DOT = re.compile(r'^[-+]?\d+[eE][-+]?\d+$')  # what YAML 1.1 leaves as text
 NUMERIC_SECTIONS = ('train', 'val', 'logger')
@@ -131,7 +133,8 @@ def check_loss(block, path):
     if _own_check(cls, args, path):
         return
     check_arguments(cls, args, path)
-    _construct(lambda: _on_device(lambda: cls(**args), 'meta'), block['type'], path)
+    with vgg_source(RANDOM):  # a VGG inside is built without its weights: their file is checked with the inputs
+        _construct(lambda: _on_device(lambda: cls(**args), 'meta'), block['type'], path)
 
 
 def build_optimizer_block(block, path):
