@@ -1,5 +1,6 @@
-"""The READMEs name the tests behind their claims: every test they name exists."""
+"""The READMEs and docs/ name the tests behind their claims: every test they name exists."""
 import ast
+import glob
 import os.path as osp
 import re
 
@@ -11,7 +12,8 @@ def _test_functions(path):
 
 
 def test_every_test_the_readmes_name_exists():
-    text = ''.join(open(osp.join(ROOT, p)).read() for p in ('README.md', osp.join('benchmarks', 'README.md')))
+    pages = ['README.md', osp.join('benchmarks', 'README.md')] + glob.glob(osp.join(ROOT, 'docs', '*.md'))
+    text = ''.join(open(osp.join(ROOT, p)).read() for p in pages)
     refs = set(re.findall(r'(?:tests/)?(test_\w+\.py)::(test_\w+)', text))
     assert len(refs) > 20
     missing = [f'{f}::{n}' for f, n in sorted(refs)
