@@ -1,4 +1,4 @@
-"""mclir-basicsr: model contrastive learning (history-copy negatives, SPN loss) as a BasicSR plugin.
+"""mclir-basicsr: task-agnostic training add-ons for image restoration (MCLIR/SPN, all-in-one, DCPT, DSRIR, ConStyle).
 
 basicsr 1.4.2 is an sdist whose build needs torch: install torch first and basicsr with
 ``pip install --no-build-isolation basicsr==1.4.2`` (see README), or pip downloads a second torch to build it.
@@ -15,7 +15,8 @@ with open(osp.join(here, 'mclir_basicsr', 'version.py')) as f:
 setup(
     name='mclir-basicsr',
     version=version['__version__'],
-    description='Model contrastive learning ("learning from history") for image restoration, as a BasicSR plugin',
+    description=('Task-agnostic training add-ons for image restoration (MCLIR/SPN, all-in-one, DCPT, DSRIR, '
+                 'ConStyle), as a BasicSR plugin'),
     long_description=open(osp.join(here, 'README.md'), encoding='utf-8').read() if osp.exists(
         osp.join(here, 'README.md')) else '',
     long_description_content_type='text/markdown',
@@ -45,11 +46,11 @@ setup(
         'console_scripts': [
             'mclir-train=mclir_basicsr.train:main',
             'mclir-test=mclir_basicsr.test:main',
-            'mclir-demo=mclir_basicsr.demo:main',
+            'mclir-demo=mclir_basicsr.cli.demo:main',
             'mclir-make-lmdb=mclir_basicsr.data.lmdb_tools:main',
             'mclir-demo-data=mclir_basicsr.data.demo_data:main',
-            'mclir-probe-degradation=mclir_basicsr.probe:main',
-            'mclir-fetch-vgg=mclir_basicsr.fetch_vgg:main',
+            'mclir-probe-degradation=mclir_basicsr.cli.probe:main',
+            'mclir-fetch-vgg=mclir_basicsr.cli.fetch_vgg:main',
         ]
     },
     license='Apache-2.0',

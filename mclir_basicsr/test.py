@@ -7,7 +7,7 @@ Reports the metrics of the option file (PSNR/SSIM ...) in the log as BasicSR doe
 import sys
 from basicsr import test as basicsr_test
 
-from mclir_basicsr.cli import run_pipeline
+from mclir_basicsr.cli.pipeline import run_pipeline
 
 
 def main(argv=None):

@@ -8,7 +8,7 @@ The experiment root is the current directory: ``experiments/``, ``tb_logger/`` a
 import sys
 from basicsr import train as basicsr_train
 
-from mclir_basicsr.cli import run_pipeline
+from mclir_basicsr.cli.pipeline import run_pipeline
 
 
 def main(argv=None):

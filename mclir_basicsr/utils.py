@@ -4,6 +4,8 @@ import re
 import tempfile
 import time
 import torch
+from torch import nn
+from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 WRAPPER_PREFIXES = ('module.', '_orig_mod.')  # DataParallel / DDP, and torch.compile's OptimizedModule
 
@@ -103,3 +105,14 @@ def _fsync_dir(directory):
         pass
     finally:
         os.close(fd)
+
+
+def bare_module(net):
+    """Unwrap DataParallel / DistributedDataParallel and ``torch.compile`` (``_orig_mod``)."""
+    while True:
+        if isinstance(net, (DataParallel, DistributedDataParallel)):
+            net = net.module
+        elif isinstance(getattr(net, '_orig_mod', None), nn.Module):
+            net = net._orig_mod
+        else:
+            return net

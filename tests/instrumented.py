@@ -29,13 +29,13 @@ from basicsr.models.base_model import BaseModel
 from basicsr.models.sr_model import SRModel
 
 from mclir_basicsr import train as mclir_train
-from mclir_basicsr.dist import tensor_digest
-from mclir_basicsr.models.checkpoints import AtomicCheckpoints
-from mclir_basicsr.models.constyle_model import ConStyleModel
-from mclir_basicsr.models.dcpt_model import DCPTModel
-from mclir_basicsr.models.dcpt_transfer_model import DCPTTransferModel
-from mclir_basicsr.models.dsrir_model import DSRIRModel
-from mclir_basicsr.models.mclir_model import MCLIRModel
+from mclir_basicsr.training.ranks import tensor_digest
+from mclir_basicsr.training.checkpoints import AtomicCheckpoints
+from mclir_basicsr.methods.constyle.constyle_model import ConStyleModel
+from mclir_basicsr.methods.dcpt.dcpt_model import DCPTModel
+from mclir_basicsr.methods.dcpt.dcpt_transfer_model import DCPTTransferModel
+from mclir_basicsr.methods.dsrir.dsrir_model import DSRIRModel
+from mclir_basicsr.methods.mclir.mclir_model import MCLIRModel
 
 # classes of ours that define a training step
 STEPPING = (MCLIRModel, DCPTModel, DCPTTransferModel, DSRIRModel, ConStyleModel)

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from basicsr.models import build_model
-from mclir_basicsr.options import OptionError
-from mclir_basicsr.train_options import parse_history
+from mclir_basicsr.checks.options import OptionError
+from mclir_basicsr.methods.mclir.options import parse_history
 from tests.conftest import batch, make_opt
 from tests.test_pipeline import write_options
 from tests.test_reliability import _rank_lines, _torchrun

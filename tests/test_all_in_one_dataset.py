@@ -15,7 +15,7 @@ from basicsr.data import build_dataloader, build_dataset
 
 from mclir_basicsr.data.all_in_one_dataset import AllInOneDataset
 from mclir_basicsr.data.lmdb_tools import folders_to_lmdb
-from mclir_basicsr.options import OptionError
+from mclir_basicsr.checks.options import OptionError
 
 RNG = np.random.default_rng(0)
 SIZE = 40

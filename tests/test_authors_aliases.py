@@ -12,10 +12,11 @@ import yaml
 from basicsr.losses import build_loss
 from basicsr.models import build_model
 
-from mclir_basicsr.models.mclir_authors_model import (FFA_MEAN, FFA_STD, ImageRestorationModel_FFANet_Neg_Multi,
-                                                      SRNegModel, SRNegModel_Multi)
-from mclir_basicsr.options import OptionError, check_options
-from mclir_basicsr.vgg_weights import build_torchvision_vgg_features
+from mclir_basicsr.methods.mclir.mclir_authors_model import (FFA_MEAN, FFA_STD,
+                                                             ImageRestorationModel_FFANet_Neg_Multi, SRNegModel,
+                                                             SRNegModel_Multi)
+from mclir_basicsr.checks.options import OptionError, check_options
+from mclir_basicsr.losses.vgg_weights import build_torchvision_vgg_features
 from tests.conftest import ROOT, batch, make_opt, run_module
 
 AUTHORS_FILE = osp.join(ROOT, 'tests', 'data', 'authors_FFANet_RESIDE_IN_fromScratch.yml')

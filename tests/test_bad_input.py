@@ -1,4 +1,5 @@
-"""Bad inputs are refused before training starts, with a message naming the key and file (mclir_basicsr.preflight).
+"""Bad inputs are refused before training starts, with a message naming the key and file
+(mclir_basicsr.checks.preflight).
 
 One test per row of the "Bad input" table in the README. Most call ``check_inputs`` on an option dict (fast);
 the ``pipeline``-marked ones run ``mclir_basicsr.train`` in a subprocess and prove that the failure is clean
@@ -17,10 +18,10 @@ import pytest
 import torch
 import yaml
 
-from mclir_basicsr import preflight
+from mclir_basicsr.checks import preflight
 from mclir_basicsr.data.lmdb_tools import folders_to_lmdb
-from mclir_basicsr.options import OptionError
-from mclir_basicsr.preflight import check_inputs
+from mclir_basicsr.checks.options import OptionError
+from mclir_basicsr.checks.preflight import check_inputs
 from tests.conftest import TINY_EDSR, run_module
 from tests.test_pipeline import write_options
 
@@ -427,7 +428,7 @@ def test_vgg_weights_missing(tmp_path, monkeypatch):
 
 
 def test_vgg_weights_wrong_file(tmp_path):
-    from mclir_basicsr.vgg_weights import build_torchvision_vgg_features
+    from mclir_basicsr.losses.vgg_weights import build_torchvision_vgg_features
     path = tmp_path / 'vgg11.pth'
     torch.save({f'features.{k}': v for k, v in build_torchvision_vgg_features('vgg11').state_dict().items()}, path)
     check_inputs(_spn_opt(tmp_path, vgg_weights=str(path)))

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from mclir_basicsr.options import check_options
+from mclir_basicsr.checks.options import check_options
 from tests.conftest import ROOT
 
 
@@ -97,8 +97,8 @@ def test_quality_extra_arms_change_only_their_own_keys(quality):
 
 
 def test_quality_input_metrics_of_the_demo_tasks_come_from_the_demo(quality, monkeypatch):
-    import mclir_basicsr.demo
-    monkeypatch.setattr(mclir_basicsr.demo, 'input_metrics', lambda root, task: (root, task))
+    import mclir_basicsr.cli.demo
+    monkeypatch.setattr(mclir_basicsr.cli.demo, 'input_metrics', lambda root, task: (root, task))
     assert quality.input_metrics('dn_s25') == (quality.DATA_ROOT, 'dn_s25')
 
 

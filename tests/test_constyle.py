@@ -8,10 +8,10 @@ import torch
 from basicsr.archs import build_network
 from basicsr.models import build_model
 
-from mclir_basicsr.archs.constyle_arch import ConStyle
-from mclir_basicsr.losses.constyle_loss import ConStyleContentLoss, ConStyleStyleLoss, StyleLoss
-from mclir_basicsr.models.constyle_model import MCLIRConStyleModel, MCLIRIRConStyleModel
-from mclir_basicsr.options import OptionError, check_options
+from mclir_basicsr.methods.constyle.constyle_arch import ConStyle
+from mclir_basicsr.methods.constyle.constyle_loss import ConStyleContentLoss, ConStyleStyleLoss, StyleLoss
+from mclir_basicsr.methods.constyle.constyle_model import MCLIRConStyleModel, MCLIRIRConStyleModel
+from mclir_basicsr.checks.options import OptionError, check_options
 from tests.conftest import batch, make_opt
 
 TINY = {'type': 'ConStyleNAFNet', 'dim': 8, 'left_blk_num': [1, 1, 1], 'bottom_blk_num': 1,
@@ -226,7 +226,7 @@ def test_bad_constyle_options_name_the_key(tmp_path, model_type, change, message
 
 
 def test_pretrained_prompter_file_is_checked_before_training(tmp_path):
-    from mclir_basicsr.preflight.checkpoints import check_pretrained_prompter
+    from mclir_basicsr.checks.preflight.checkpoints import check_pretrained_prompter
     opt = constyle_opt(tmp_path, model_type='IRConStyleModel', constyle_iter=None, aux=False)
     opt['path']['pretrain_constyle'] = str(tmp_path / 'x.pth')
     with pytest.raises(OptionError, match='path.pretrain_constyle: .*x.pth does not exist'):

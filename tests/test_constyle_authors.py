@@ -7,10 +7,10 @@ import pytest
 import torch
 from basicsr.archs import build_network
 
-from mclir_basicsr.archs.constyle_arch import ConStyle
-from mclir_basicsr.archs.constyle_authors_keys import authors_to_ours, rename_authors_state
-from mclir_basicsr.models.constyle_model import load_pretrained_prompter
-from mclir_basicsr.options import OptionError
+from mclir_basicsr.methods.constyle.constyle_arch import ConStyle
+from mclir_basicsr.methods.constyle.constyle_authors_keys import authors_to_ours, rename_authors_state
+from mclir_basicsr.methods.constyle.constyle_model import load_pretrained_prompter
+from mclir_basicsr.checks.options import OptionError
 from tests.conftest import ROOT
 
 
@@ -54,7 +54,7 @@ def test_every_authors_tensor_loads_strictly_with_their_queue_layout():
 
 @pytest.mark.e2e  # the paper-sized network
 def test_an_authors_checkpoint_passes_the_checks_and_a_wrong_shape_is_named(tmp_path):
-    from mclir_basicsr.preflight.checkpoints import check_pretrained
+    from mclir_basicsr.checks.preflight.checkpoints import check_pretrained
     state = _authors_state(0.0)
     torch.save({'params': state}, tmp_path / 'net_g.pth')
     opt = {'network_g': {'type': 'ConStyleNAFNet'}, 'path': {'pretrain_network_g': str(tmp_path / 'net_g.pth')}}
@@ -67,7 +67,7 @@ def test_an_authors_checkpoint_passes_the_checks_and_a_wrong_shape_is_named(tmp_
 
 def test_the_authors_pre_trained_prompter_loads_for_irconstyle(tmp_path):
     """Their ConStyle v2 pre-training file: the prompter alone (no ``ConStyle.`` prefix) plus a classifier head."""
-    from mclir_basicsr.preflight.checkpoints import check_pretrained_prompter
+    from mclir_basicsr.checks.preflight.checkpoints import check_pretrained_prompter
     theirs = {k[len('ConStyle.'):]: v for k, v in _authors_state().items() if k.startswith('ConStyle.')}
     theirs.update({'encoder_q.classifier.0.weight': torch.zeros(512, 256),
                    'encoder_q.classifier.3.bias': torch.zeros(1000)})

@@ -9,12 +9,12 @@ import torch.nn.functional as F
 
 from basicsr.models import build_model
 from basicsr.utils.registry import LOSS_REGISTRY
-from mclir_basicsr.archs.degradation_classifier_arch import DegradationClassifier, PromptIR_NoImg_DC
+from mclir_basicsr.methods.dcpt.degradation_classifier_arch import DegradationClassifier, PromptIR_NoImg_DC
 from mclir_basicsr.archs.nafnet_arch import NAFNet
-from mclir_basicsr.dcpt_options import check_classifier_fits
-from mclir_basicsr.feature_hooks import FeatureHooks
-from mclir_basicsr.losses.classification_loss import ClassCrossEntropyLoss, ClassFocalLoss
-from mclir_basicsr.options import OptionError, check_options
+from mclir_basicsr.methods.dcpt.options import check_classifier_fits
+from mclir_basicsr.methods.dcpt.feature_hooks import FeatureHooks
+from mclir_basicsr.methods.dcpt.classification_loss import ClassCrossEntropyLoss, ClassFocalLoss
+from mclir_basicsr.checks.options import OptionError, check_options
 from tests.conftest import make_opt
 
 TINY_NAFNET = {'type': 'NAFNet', 'img_channel': 3, 'width': 8, 'middle_blk_num': 1, 'enc_blk_nums': [1, 1],
@@ -275,7 +275,7 @@ def test_dcpt_pretraining_then_spn_fine_tuning_compose(tmp_path):
 
 # ---------------------------------------------------------------- probe
 def test_knn_probe_splits_per_class_and_votes_by_cosine_neighbours():
-    from mclir_basicsr.probe_features import knn_predict, knn_report, stratified_split
+    from mclir_basicsr.methods.dcpt.probe_features import knn_predict, knn_report, stratified_split
     labels = torch.tensor([0] * 6 + [1] * 6 + [2] * 3)
     train, test = stratified_split(labels, 0.33, seed=0)
     assert sorted(train.tolist() + test.tolist()) == list(range(15))
@@ -320,7 +320,7 @@ def test_fit_check_falls_back_to_real_tensors_for_networks_the_meta_device_canno
     ``.item()``) is checked on the CPU instead, with the same verdicts."""
     from basicsr.utils.registry import ARCH_REGISTRY
 
-    from mclir_basicsr.dcpt_options import _fit_on
+    from mclir_basicsr.methods.dcpt.options import _fit_on
 
     @ARCH_REGISTRY.register()
     class NeedsRealValuesNet(torch.nn.Module):

@@ -90,15 +90,15 @@ def test_dcpt_ddp_two_cpu_processes_stay_identical(tmp_path, aio_data):
 @pytest.mark.e2e
 def test_probe_reports_knn_accuracy_and_refuses_bad_input(tmp_path, aio_data):
     _options(tmp_path / 'train.yml', aio_data, 4)
-    res = run_module('mclir_basicsr.probe', ['-opt', 'train.yml', '--crop', '64', '--splits', '2', '--json',
-                                             'probe.json'], cwd=tmp_path)
+    res = run_module('mclir_basicsr.cli.probe', ['-opt', 'train.yml', '--crop', '64', '--splits', '2', '--json',
+                                                 'probe.json'], cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     report = json.loads((tmp_path / 'probe.json').read_text())
     assert report['classes'] == ['denoise', 'derain', 'dehaze'] and report['samples'] == 120
     assert report['hooked'] == ['decoders.0', 'decoders.1', 'decoders.2'] and report['chance'] == pytest.approx(100 / 3)
     assert report['accuracy']['mean'] > report['chance']  # random features already tell these apart
     assert 'overall accuracy' in res.stdout
-    res = run_module('mclir_basicsr.probe', ['-opt', 'train.yml', '--dataset', 'val'], cwd=tmp_path)
+    res = run_module('mclir_basicsr.cli.probe', ['-opt', 'train.yml', '--dataset', 'val'], cwd=tmp_path)
     assert res.returncode == 1 and 'datasets.val of train.yml must be an AllInOneDataset block' in res.stderr
-    res = run_module('mclir_basicsr.probe', ['-opt', 'train.yml', '--checkpoint', 'missing.pth'], cwd=tmp_path)
+    res = run_module('mclir_basicsr.cli.probe', ['-opt', 'train.yml', '--checkpoint', 'missing.pth'], cwd=tmp_path)
     assert res.returncode == 1 and '--checkpoint missing.pth: no such file' in res.stderr

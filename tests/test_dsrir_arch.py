@@ -83,8 +83,8 @@ def test_size_multiple_follows_the_grids():
 
 
 def test_authors_checkpoint_passes_the_checks_before_training(tmp_path):
-    from mclir_basicsr.options import OptionError
-    from mclir_basicsr.preflight.checkpoints import check_pretrained
+    from mclir_basicsr.checks.options import OptionError
+    from mclir_basicsr.checks.preflight.checkpoints import check_pretrained
     with open(osp.join(ROOT, 'tests', 'data', 'dsrir_authors_keys.txt')) as f:
         rows = [line.split() for line in f if not line.startswith('#')]
     state = {k: torch.zeros([int(s) for s in shape.split('x')]) for k, shape in rows}

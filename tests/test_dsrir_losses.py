@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import mclir_basicsr  # noqa: F401  (registers the losses)
-from mclir_basicsr.losses.dsrir_loss import DSRIRPSNRLoss, DSRIRUncertaintyLoss, PositiveContrastLoss
-from mclir_basicsr.options import OptionError
+from mclir_basicsr.methods.dsrir.dsrir_loss import DSRIRPSNRLoss, DSRIRUncertaintyLoss, PositiveContrastLoss
+from mclir_basicsr.checks.options import OptionError
 
 
 def _batch(seed=0, size=16):

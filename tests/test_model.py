@@ -8,8 +8,8 @@ from basicsr.models import build_model
 from basicsr.models.sr_model import SRModel
 from basicsr.models.swinir_model import SwinIRModel
 from basicsr.utils.registry import MODEL_REGISTRY
-from mclir_basicsr.models.mclir_model import MCLIRModel, MCLIRSwinIRModel, mclir_model_class
-from mclir_basicsr.options import OptionError
+from mclir_basicsr.methods.mclir.mclir_model import MCLIRModel, MCLIRSwinIRModel, mclir_model_class
+from mclir_basicsr.checks.options import OptionError
 from mclir_basicsr.runtime.resume import load_resume_state
 from tests.conftest import batch, make_opt
 
@@ -236,7 +236,7 @@ def test_base_with_own_step_is_refused():
 
 
 def test_perceptual_and_ema_kept(tmp_path):
-    from mclir_basicsr.vgg_weights import vgg_source
+    from mclir_basicsr.losses.vgg_weights import vgg_source
     opt = make_opt(tmp_path, extra_train={'ema_decay': 0.5, 'perceptual_opt': {
         'type': 'PerceptualLoss', 'layer_weights': {'conv1_1': 1.0}, 'vgg_type': 'vgg11', 'perceptual_weight': 1.0,
         'style_weight': 0}})

@@ -6,10 +6,10 @@ import pytest
 import torch
 from basicsr.models import build_model
 
-from mclir_basicsr.lr_schedulers import (CosineAnnealingRestartCyclicLR, LinearWarmupCosineAnnealingLR,
-                                         TrueCosineAnnealingLR, check_scheduler_options)
-from mclir_basicsr.optimizers import check_optimizer_options
-from mclir_basicsr.options import OptionError
+from mclir_basicsr.training.lr_schedulers import (CosineAnnealingRestartCyclicLR, LinearWarmupCosineAnnealingLR,
+                                                  TrueCosineAnnealingLR, check_scheduler_options)
+from mclir_basicsr.training.optimizers import check_optimizer_options
+from mclir_basicsr.checks.options import OptionError
 from tests.conftest import batch, make_opt
 
 
@@ -151,7 +151,7 @@ def test_grad_clip_keys_and_the_nafnet_style_alias(tmp_path, train, expected):
     ({'grad_clip': {'max_norm': 0}}, 'train.grad_clip.max_norm must be in (0'),
 ])
 def test_bad_grad_clip_options(tmp_path, train, message):
-    from mclir_basicsr.options import check_options
+    from mclir_basicsr.checks.options import check_options
     with pytest.raises(OptionError, match=message.replace('.', r'\.').replace('?', r'\?').replace('(', r'\(')):
         check_options(make_opt(tmp_path, extra_train=train))
 
@@ -159,6 +159,6 @@ def test_bad_grad_clip_options(tmp_path, train, message):
 def test_use_grad_clip_on_a_model_that_ignores_it_is_refused(tmp_path):
     """BasicSR 1.4.2's SRModel never clips: the key would be silently ignored, so it is an error that says what
     to use instead."""
-    from mclir_basicsr.options import check_options
+    from mclir_basicsr.checks.options import check_options
     with pytest.raises(OptionError, match='train.use_grad_clip set, but model_type SRModel does not use it'):
         check_options(make_opt(tmp_path, model_type='SRModel', extra_train={'use_grad_clip': True}))

@@ -11,8 +11,8 @@ import yaml
 from basicsr.archs import build_network
 from basicsr.utils.options import ordered_yaml
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
-from mclir_basicsr.models.mclir_model import resolve_model_class
-from mclir_basicsr.options import check_options
+from mclir_basicsr.methods.mclir.mclir_model import resolve_model_class
+from mclir_basicsr.checks.options import check_options
 from tests.conftest import ROOT
 
 FILES = sorted(glob.glob(osp.join(ROOT, 'options', '**', '*.yml'), recursive=True))

@@ -3,8 +3,8 @@ import copy
 
 import pytest
 
-from mclir_basicsr.options import OptionError, check_options
-from mclir_basicsr.train_options import parse_history
+from mclir_basicsr.checks.options import OptionError, check_options
+from mclir_basicsr.methods.mclir.options import parse_history
 from tests.conftest import make_opt
 
 

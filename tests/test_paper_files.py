@@ -18,7 +18,7 @@ from basicsr.train import parse_options as parse_train_options
 from basicsr.test import parse_options as parse_test_options
 from mclir_basicsr.cli import command_line
 from mclir_basicsr.data.lmdb_tools import folders_to_lmdb
-from mclir_basicsr.vgg_weights import build_torchvision_vgg_features
+from mclir_basicsr.losses.vgg_weights import build_torchvision_vgg_features
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e

@@ -1,5 +1,5 @@
-"""Data is checked before the first step (mclir_basicsr.preflight): every image of every training and validation set
-readable, pair sizes, gt_size, meta_info lines unique and agreeing with the lmdb, for PairedImageDataset (folders,
+"""Data is checked before the first step (mclir_basicsr.checks.preflight): every image of every training and
+validation set readable, pair sizes, gt_size, meta_info lines unique and agreeing with the lmdb, for PairedImageDataset (folders,
 meta_info_file, lmdb) and AllInOneDataset, and the per-dataset switch ``check_images``.
 
 One test per case; each asserts an OptionError whose message starts with the ``datasets.<phase>.<key>`` path. Tiny
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from mclir_basicsr.data.lmdb_tools import folders_to_lmdb
-from mclir_basicsr.options import OptionError
-from mclir_basicsr.preflight import check_inputs
+from mclir_basicsr.checks.options import OptionError
+from mclir_basicsr.checks.preflight import check_inputs
 from tests.conftest import TINY_EDSR, run_module
 from tests.test_pipeline import write_options
 

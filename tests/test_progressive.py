@@ -3,8 +3,8 @@ the crop generator's state (what makes a resumed run crop as the uninterrupted o
 import pytest
 import torch
 
-from mclir_basicsr.options import OptionError
-from mclir_basicsr.progressive import ProgressivePatches, check_progressive
+from mclir_basicsr.checks.options import OptionError
+from mclir_basicsr.training.progressive import ProgressivePatches, check_progressive
 
 
 def _opt(block, scale=1, gt_size=64, batch=8):

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from basicsr.models import build_model
-from mclir_basicsr.dist import tensor_digest
-from mclir_basicsr.models.mclir_model import TrainingDiverged
+from mclir_basicsr.training.ranks import tensor_digest
+from mclir_basicsr.training.step_guard import TrainingDiverged
 from tests.conftest import ROOT, batch, make_opt, run_module
 from tests.test_pipeline import write_options
 
@@ -262,8 +262,8 @@ def test_ddp_two_cpu_processes_stay_identical_and_resume(tmp_path, tiny_data):
 DDP_MISMATCH = r'''
 import sys, torch, torch.distributed as dist
 import mclir_basicsr
-from mclir_basicsr.history import HistoryBank
-from mclir_basicsr.train_options import CopySpec
+from mclir_basicsr.methods.mclir.history import HistoryBank
+from mclir_basicsr.methods.mclir.options import CopySpec
 dist.init_process_group('gloo')
 torch.manual_seed(0)
 net = torch.nn.Linear(3, 3)
@@ -359,7 +359,7 @@ def test_huge_spn_weight_diverges_and_stops_cleanly_with_checkpoint_intact(tmp_p
 
 
 def test_guard_option_errors(tmp_path):
-    from mclir_basicsr.options import OptionError, check_options
+    from mclir_basicsr.checks.options import OptionError, check_options
     opt = make_opt(tmp_path, extra_train={'divergence_guard': {'max_bad': 3}})
     with pytest.raises(OptionError, match='unknown key train.divergence_guard.max_bad'):
         check_options(opt)

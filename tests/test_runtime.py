@@ -15,7 +15,7 @@ import yaml
 
 from mclir_basicsr.runtime import fixes
 from mclir_basicsr.runtime.option_checks import fix_prefetch
-from mclir_basicsr.vgg_weights import build_torchvision_vgg_features, vgg_source
+from mclir_basicsr.losses.vgg_weights import build_torchvision_vgg_features, vgg_source
 from tests.conftest import ROOT
 from tests.test_pipeline import write_options
 
@@ -184,10 +184,11 @@ def test_console_scripts_declared():
     from importlib.metadata import entry_points
     scripts = {e.name: e.value for e in entry_points(group='console_scripts') if e.name.startswith('mclir-')}
     assert scripts == {'mclir-train': 'mclir_basicsr.train:main', 'mclir-test': 'mclir_basicsr.test:main',
-                       'mclir-demo': 'mclir_basicsr.demo:main', 'mclir-make-lmdb': 'mclir_basicsr.data.lmdb_tools:main',
+                       'mclir-demo': 'mclir_basicsr.cli.demo:main',
+                       'mclir-make-lmdb': 'mclir_basicsr.data.lmdb_tools:main',
                        'mclir-demo-data': 'mclir_basicsr.data.demo_data:main',
-                       'mclir-probe-degradation': 'mclir_basicsr.probe:main',
-                       'mclir-fetch-vgg': 'mclir_basicsr.fetch_vgg:main'}
+                       'mclir-probe-degradation': 'mclir_basicsr.cli.probe:main',
+                       'mclir-fetch-vgg': 'mclir_basicsr.cli.fetch_vgg:main'}
 
 
 @pytest.mark.e2e
@@ -361,7 +362,7 @@ def test_option_checks_never_set_up_basicsr_root_logger(monkeypatch, tmp_path):
     class names warn while translating) are checked with the logger untouched."""
     from basicsr.utils import logger as basicsr_logger
 
-    from mclir_basicsr.options import check_options
+    from mclir_basicsr.checks.options import check_options
     monkeypatch.setattr(basicsr_logger, 'initialized_logger', {})
     files = glob.glob(osp.join(ROOT, 'options', 'train', '**', '*.yml'), recursive=True)
     files += [osp.join(ROOT, 'tests', 'data', 'authors_FFANet_RESIDE_IN_fromScratch.yml')]

@@ -8,12 +8,12 @@ import torch
 
 from basicsr.models import build_model
 
-from mclir_basicsr.vgg_weights import build_torchvision_vgg_features, vgg_source
+from mclir_basicsr.losses.vgg_weights import build_torchvision_vgg_features, vgg_source
 from mclir_basicsr.losses.shared_vgg import LayerView, SharedVGG, same_feature_space
 from mclir_basicsr.models import mclir_model
-from mclir_basicsr.models.mclir_model import TrainingDiverged
-from mclir_basicsr.options import OptionError, check_options
-from mclir_basicsr.train_options import parse_amp, parse_compile
+from mclir_basicsr.training.step_guard import TrainingDiverged
+from mclir_basicsr.checks.options import OptionError, check_options
+from mclir_basicsr.methods.mclir.options import parse_amp, parse_compile
 from tests.conftest import batch, make_opt
 
 LAYERS = {'relu1_1': 0.5, 'relu2_1': 0.5}
@@ -87,7 +87,7 @@ def test_speed_option_defaults():
 
 # ---------------------------------------------------------------------------------------------- AMP
 def test_bf16_autocast_runs_the_step_in_bf16_and_keeps_float32_weights(tmp_path, log, monkeypatch):
-    from mclir_basicsr import precision
+    from mclir_basicsr.training import precision
     monkeypatch.setattr(precision, 'cpu_has_native_half', lambda: False)
     model = _model(tmp_path, amp={'enabled': True, 'dtype': 'bf16'})
     assert 'train.amp on a CPU without native bf16/fp16 instructions' in log.text
@@ -244,7 +244,7 @@ def test_checkpoint_saved_from_a_compiled_network_loads(tmp_path):
     torch.save({'params': wrapped}, path)
     opt = make_opt(tmp_path / 'dst', model_type='SRModel')
     opt['path']['pretrain_network_g'] = str(path)
-    from mclir_basicsr.preflight import check_inputs
+    from mclir_basicsr.checks.preflight import check_inputs
     check_inputs(opt)  # the key check accepts _orig_mod. prefixes too
     dst = build_model(opt)
     assert _same(src.net_g.state_dict(), dst.net_g.state_dict())

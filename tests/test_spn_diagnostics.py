@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from basicsr.models import build_model
-from mclir_basicsr.spn_diagnostics import SPNDiagnostics
+from mclir_basicsr.methods.mclir.spn_diagnostics import SPNDiagnostics
 from tests.conftest import batch, make_opt
 
 

@@ -6,8 +6,8 @@ import torch
 from torch.nn import functional as F
 
 from basicsr.losses import build_loss
-from mclir_basicsr.losses.spn_loss import SPNLoss
-from mclir_basicsr.options import OptionError
+from mclir_basicsr.methods.mclir.spn_loss import SPNLoss
+from mclir_basicsr.checks.options import OptionError
 
 LAYERS = {'relu1_1': 0.3, 'relu2_1': 0.7}
 
@@ -162,7 +162,7 @@ def test_missing_pretrained_weights_fail_fast(tmp_path, monkeypatch):
 
 
 def _save_features(path, vgg_type, seed):
-    from mclir_basicsr.vgg_weights import build_torchvision_vgg_features
+    from mclir_basicsr.losses.vgg_weights import build_torchvision_vgg_features
     torch.manual_seed(seed)
     feats = build_torchvision_vgg_features(vgg_type)
     torch.save({f'features.{k}': v for k, v in feats.state_dict().items()}, path)

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from basicsr.models import build_model
-from mclir_basicsr.losses.spn_loss import SPNLoss
-from mclir_basicsr.options import OptionError
-from mclir_basicsr.spn_weight import AutoSPNWeight
+from mclir_basicsr.methods.mclir.spn_loss import SPNLoss
+from mclir_basicsr.checks.options import OptionError
+from mclir_basicsr.methods.mclir.spn_weight import AutoSPNWeight
 from tests.conftest import SPN_RANDOM, batch, make_opt
 
 AUTO_SPN = dict(SPN_RANDOM, loss_weight='auto', target_ratio=0.05, auto_init_weight=0.01, auto_max_change=0.1)

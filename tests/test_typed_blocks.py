@@ -10,8 +10,8 @@ import torch
 import yaml
 
 from mclir_basicsr.checks.blocks import check_typed_blocks, numbers_from_text
-from mclir_basicsr.options import OptionError, close_spelling
-from mclir_basicsr.progressive import check_progressive
+from mclir_basicsr.checks.options import OptionError, close_spelling
+from mclir_basicsr.training.progressive import check_progressive
 from mclir_basicsr.runtime.option_checks import check_parsed
 from tests.conftest import ROOT
 
@@ -163,7 +163,8 @@ def test_the_authors_adaptive_threshold_is_checked_before_anything_is_written():
 
 
 @pytest.mark.parametrize('model_type, path_key, words', [
-    ('IRConStyleModel', 'pretrain_constyel', 'unknown key path.pretrain_constyel. Did you mean path.pretrain_constyle?'),
+    ('IRConStyleModel', 'pretrain_constyel',
+     'unknown key path.pretrain_constyel. Did you mean path.pretrain_constyle?'),
     ('ConStyleModel', 'pretrain_constyle', 'path.pretrain_constyle set, but model_type ConStyleModel does not use it'),
 ])
 def test_path_keys_of_ours_are_checked_like_the_others(model_type, path_key, words):

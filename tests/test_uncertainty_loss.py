@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from basicsr.models import build_model
-from mclir_basicsr.losses.uncertainty_loss import HistoryUncertaintyLoss
-from mclir_basicsr.options import OptionError, check_options
+from mclir_basicsr.methods.mclir.uncertainty_loss import HistoryUncertaintyLoss
+from mclir_basicsr.checks.options import OptionError, check_options
 from tests.conftest import batch, make_opt
 
 

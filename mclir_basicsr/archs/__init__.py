@@ -1,4 +1,2 @@
-"""Imports every `*_arch.py` here so that its classes register in BasicSR's registries."""
-from .._scan import import_suffixed
-
-_modules = import_suffixed(__name__, __file__, '_arch')
+"""Networks shared by several methods (NAFNet, PromptIR, FFA-Net, Restormer blocks); a method's own network lives in
+its folder under ``methods/``. Registered by :mod:`mclir_basicsr.runtime.registration` (``*_arch.py``)."""

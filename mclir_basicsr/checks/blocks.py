@@ -26,10 +26,10 @@ import torch
 import warnings
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
 
-from ..lr_schedulers import scheduler_classes
-from ..optimizers import check_arguments, optimizer_classes
-from ..options import OptionError, registered_name
-from ..vgg_weights import RANDOM, vgg_source
+from ..losses.vgg_weights import RANDOM, vgg_source
+from ..training.lr_schedulers import scheduler_classes
+from ..training.optimizers import check_arguments, optimizer_classes
+from .options import OptionError, registered_name
 
 SCIENTIFIC_WITHOUT_DOT = re.compile(r'^[-+]?\d+[eE][-+]?\d+$')  # what YAML 1.1 leaves as text
 NUMERIC_SECTIONS = ('train', 'val', 'logger')

@@ -1,4 +1,2 @@
-"""Imports every `*_dataset.py` here so that its classes register in BasicSR's registries."""
-from .._scan import import_suffixed
-
-_modules = import_suffixed(__name__, __file__, '_dataset')
+"""Datasets (``*_dataset.py``, registered by :mod:`mclir_basicsr.runtime.registration`), the degradation tasks of
+the all-in-one data, the demo data and the lmdb tools."""

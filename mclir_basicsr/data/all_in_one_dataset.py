@@ -70,8 +70,8 @@ from basicsr.utils import FileClient, get_root_logger, imfrombytes, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data as data
 
-from ..options import OptionError, check_bool, check_int, check_known_keys
-from ..progressive import RESTORMER_KEYS
+from ..checks.options import OptionError, check_bool, check_int, check_known_keys
+from ..training.progressive import RESTORMER_KEYS
 from .degradation_tasks import check_io_backend, check_task
 
 PHASES = ('train', 'val', 'test')

@@ -14,7 +14,7 @@ import os.path as osp
 from basicsr.data.data_util import paired_paths_from_folder, paired_paths_from_lmdb, paired_paths_from_meta_info_file
 from basicsr.utils import scandir
 
-from ..options import OptionError, check_int, check_known_keys, check_number, nearest
+from ..checks.options import OptionError, check_int, check_known_keys, check_number, nearest
 from ..utils import few, is_image_file
 
 KINDS = ('denoise', 'derain', 'dehaze', 'deblur', 'lowlight', 'paired')

@@ -1,4 +1,1 @@
-"""Imports every `*_loss.py` here so that its classes register in BasicSR's registries."""
-from .._scan import import_suffixed
-
-_modules = import_suffixed(__name__, __file__, '_loss')
+"""What the losses of several methods share: the VGG feature extractor and its weights (never downloaded)."""

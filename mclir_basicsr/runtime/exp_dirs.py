@@ -1,7 +1,7 @@
 """BasicSR's ``make_exp_dirs`` makes a folder of every ``path.*`` key whose name does not contain ``strict_load``,
 ``pretrain_network``, ``resume`` or ``param_key``. The file keys of this plugin's model classes (declared under
 ``plugin_option_keys['path']``, e.g. IRConStyleModel's ``path.pretrain_constyle``) must stay files."""
-from ..options import plugin_keys
+from ..checks.options import plugin_keys
 
 
 def skip_plugin_file_keys(make_exp_dirs):

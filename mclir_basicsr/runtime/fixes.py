@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..vgg_weights import VGG_FACTORY
+from ..losses.vgg_weights import VGG_FACTORY
 from . import distributed, exp_dirs, model_hooks, option_checks, resume
 
 SUPPORTED_BASICSR = '1.4.2'

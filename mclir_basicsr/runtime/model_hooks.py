@@ -3,8 +3,8 @@ import json
 import os.path as osp
 from basicsr.utils import get_root_logger
 
-from ..lr_schedulers import build_scheduler
-from ..optimizers import build_optimizer
+from ..training.lr_schedulers import build_scheduler
+from ..training.optimizers import build_optimizer
 from ..utils import strip_wrapper_prefixes
 
 

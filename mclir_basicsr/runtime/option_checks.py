@@ -3,11 +3,11 @@ import sys
 import warnings
 
 from ..checks.blocks import check_typed_blocks, numbers_from_text
-from ..lr_schedulers import check_scheduler_options
-from ..optimizers import check_optimizer_options
-from ..option_file import check_basicsr_arguments
-from ..options import check_options
-from ..preflight import check_inputs
+from ..checks.option_file import check_basicsr_arguments
+from ..checks.options import check_options
+from ..checks.preflight import check_inputs
+from ..training.lr_schedulers import check_scheduler_options
+from ..training.optimizers import check_optimizer_options
 
 
 def fix_prefetch(opt):

@@ -19,8 +19,8 @@ import warnings
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils import check_resume
 
-from ..experiment_files import (is_readable, load_tensors_only, remove_stale_temporaries, resume_network_files,
-                                saved_state_iters)
+from ..training.experiment_files import (is_readable, load_tensors_only, remove_stale_temporaries, resume_network_files,
+                                         saved_state_iters)
 from ..utils import few
 
 

@@ -1,0 +1,198 @@
+"""The demo: build the bundled data, train a baseline and an SPN model, test both, print a PSNR/SSIM table.
+
+``python -m mclir_basicsr.demo`` (or ``mclir-demo``, or ``make demo``) from the project root. Each training and
+test runs through our entry points (BasicSR's training loop and test pipeline) in its own process; their logs go
+to ``experiments/`` and ``results/`` as usual, and the table to ``results/demo_summary.{md,json}``.
+"""
+import argparse
+import cv2
+import json
+import numpy as np
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from basicsr.metrics import calculate_psnr, calculate_ssim
+from basicsr.utils.matlab_functions import imresize
+
+from mclir_basicsr.data.demo_data import build_demo_data
+from mclir_basicsr.vgg_weights import torchvision_vgg_filename
+
+IMAGENET_VGG16 = osp.join('experiments', 'pretrained_models', torchvision_vgg_filename('vgg16'))
+
+TASKS = {
+    'sr_x2': dict(label='x2 SR', arms=[('baseline (L1)', 'EDSR_SRx2_demo_baseline'),
+                                       ('SPN (L1 + SPN, 2 copies)', 'MCLIR_EDSR_SRx2_demo')],
+                  scale=2, crop_border=2, y_channel=True, input_label='bicubic input'),
+    'dn_s25': dict(label='denoise s25', arms=[('baseline (L1)', 'EDSR_DNs25_demo_baseline'),
+                                              ('SPN (L1 + SPN, 2 copies)', 'MCLIR_EDSR_DNs25_demo')],
+                   scale=1, crop_border=0, y_channel=False, input_label='noisy input'),
+    # one row per degradation (and their average): the test sets of the option file; no input row
+    'all_in_one': dict(label='all-in-one, 3 tasks: noise 15/25/50, rain, haze; tiny NAFNet',
+                       arms=[('baseline (L1)', 'NAFNet_AIO3_demo_baseline'),
+                             ('SPN (L1 + SPN, 2 copies)', 'MCLIR_NAFNet_AIO3_demo')],
+                       folder=osp.join('all_in_one', 'demo'), per_dataset=True),
+}
+
+
+# --dsrir: one more all_in_one arm, the tiny DSRIR with its three losses (about 14 minutes on 2 CPU cores)
+DSRIR_ARM = ('DSRIR (3 losses, random VGG19)', 'DSRIR_AIO3_demo')
+
+
+def _option_file(kind, name, folder='demo'):
+    return osp.join('options', kind, folder, f'{kind}_{name}.yml')
+
+
+def _run(cmd, log_path, what):
+    """Run ``cmd`` with output to ``log_path``; on failure show the end of the log and exit."""
+    os.makedirs(osp.dirname(log_path), exist_ok=True)
+    start = time.time()
+    print(f'  {what} ...', end='', flush=True)
+    with open(log_path, 'w') as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+    took = time.time() - start
+    if proc.returncode != 0:
+        print(' FAILED')
+        with open(log_path) as log:
+            tail = log.readlines()[-30:]
+        sys.stderr.write(''.join(tail))
+        sys.exit(f'demo: {what} failed (exit {proc.returncode}); full log: {log_path}')
+    print(f' done in {took:.0f} s')
+    return took
+
+
+def input_metrics(data_root, task):
+    """PSNR/SSIM of the degraded input itself (bicubic-upsampled LQ for SR), with the task's metric settings."""
+    cfg = TASKS[task]
+    gt_dir = osp.join(data_root, task, 'val', 'gt')
+    lq_dir = osp.join(data_root, task, 'val', 'lq')
+    psnrs, ssims = [], []
+    for name in sorted(os.listdir(gt_dir)):
+        gt = cv2.imread(osp.join(gt_dir, name), cv2.IMREAD_UNCHANGED)
+        lq = cv2.imread(osp.join(lq_dir, name), cv2.IMREAD_UNCHANGED)
+        if cfg['scale'] != 1:
+            lq = imresize(lq.astype(np.float32) / 255., cfg['scale'])
+            lq = np.clip(np.round(lq * 255.), 0, 255).astype(np.uint8)
+        kw = dict(crop_border=cfg['crop_border'], test_y_channel=cfg['y_channel'])
+        psnrs.append(calculate_psnr(lq, gt, **kw))
+        ssims.append(calculate_ssim(lq, gt, **kw))
+    return {'psnr': float(np.mean(psnrs)), 'ssim': float(np.mean(ssims))}
+
+
+def imagenet_spn(weights=IMAGENET_VGG16):
+    """``--force_yml`` arguments and a sentence: SPN on ImageNet VGG16 when ``mclir-fetch-vgg`` put the file in place,
+    else the option files' random VGG. The demo files' ``loss_weight: auto`` fits lambda to either feature space."""
+    if not osp.isfile(weights):
+        return [], (f'SPN uses random VGG features (no {weights}; run mclir-fetch-vgg for the paper\'s ImageNet '
+                    f'feature space).')
+    return [f'train:spn_opt:vgg_weights={weights}'], f'SPN uses ImageNet VGG16 features from {weights}.'
+
+
+def validation_curve(name):
+    """``[(iter, mean validation PSNR over the validation sets)]`` from BasicSR's tensorboard log of ``name``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(osp.join('tb_logger', name), size_guidance={'scalars': 0})
+    acc.Reload()
+    by_iter = {}
+    for tag in acc.Tags().get('scalars', []):
+        if tag.startswith('metrics/') and tag.endswith('/psnr'):
+            for event in acc.Scalars(tag):
+                by_iter.setdefault(event.step, []).append(event.value)
+    return sorted((it, float(np.mean(v))) for it, v in by_iter.items())
+
+
+def plot_curves(curves, path):
+    """One panel per task, validation PSNR vs iteration per arm; returns the path, or None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print('(matplotlib is not installed: no curve PNG; pip install matplotlib)')
+        return None
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.6), squeeze=False)
+    for ax, (task, arms) in zip(axes[0], curves.items()):
+        for method, points in arms.items():
+            if points:
+                ax.plot(*zip(*points), marker='o', label=method)
+        ax.set(title=task, xlabel='iteration', ylabel='validation PSNR (dB)')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def format_table(rows):
+    head = f'| {"task":<24} | {"method":<26} | {"PSNR (dB)":>9} | {"SSIM":>6} | {"train time":>10} |'
+    lines = [head, '|' + '|'.join('-' * (len(c) + 0) for c in head.split('|')[1:-1]) + '|']
+    for r in rows:
+        took = f'{r["train_s"]:.0f} s' if r.get('train_s') is not None else '-'
+        lines.append(f'| {r["task"]:<24} | {r["method"]:<26} | {r["psnr"]:>9.3f} | {r["ssim"]:>6.4f} | {took:>10} |')
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    """Console script ``mclir-demo``; returns the exit code (a failed step exits with its message)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--task', choices=list(TASKS) + ['all'], default='sr_x2',
+                        help='sr_x2 (default, a few minutes on 2 CPU cores), dn_s25, all_in_one, or all')
+    parser.add_argument('--iters', type=int, default=None, help='override train.total_iter of the demo options')
+    parser.add_argument('--data-root', default=osp.join('datasets', 'demo'))
+    parser.add_argument('--dsrir', action='store_true',
+                        help='all_in_one: also train and test a tiny DSRIR (DSRIRModel; ~14 more minutes on 2 cores)')
+    args = parser.parse_args(argv)
+    if args.dsrir and args.task not in ('all_in_one', 'all'):
+        parser.error('--dsrir adds an arm to the all_in_one task: use it with --task all_in_one (or all).')
+    if not osp.isdir('options'):
+        sys.exit('demo: run it from the project root (the folder with options/ and datasets/).')
+    tasks = list(TASKS) if args.task == 'all' else [args.task]
+
+    print('Demo data (scikit-image photos -> image folders + lmdb):')
+    build_demo_data(root=args.data_root, tasks=tuple(tasks))
+
+    rows, curves = [], {}
+    py = sys.executable
+    spn_force, spn_note = imagenet_spn()
+    print(spn_note)
+    for task in tasks:
+        cfg = TASKS[task]
+        print(f'\nTask {task} ({cfg["label"]}):')
+        folder = cfg.get('folder', 'demo')
+        if not cfg.get('per_dataset'):
+            rows.append(dict(task=task, method=cfg['input_label'], train_s=None,
+                             **input_metrics(args.data_root, task)))
+        arms = cfg['arms'] + ([DSRIR_ARM] if args.dsrir and task == 'all_in_one' else [])
+        for method, name in arms:
+            force = ([f'train:total_iter={args.iters}'] if args.iters else []) + (
+                spn_force if name.startswith('MCLIR') else [])
+            force = ['--force_yml'] + force if force else []
+            took = _run([py, '-m', 'mclir_basicsr.train', '-opt', _option_file('train', name, folder)] + force,
+                        osp.join('results', 'demo_logs', f'train_{name}.log'), f'train {name}')
+            _run([py, '-m', 'mclir_basicsr.test', '-opt', _option_file('test', name, folder)],
+                 osp.join('results', 'demo_logs', f'test_{name}.log'), f'test  {name}')
+            curves.setdefault(task, {})[method] = validation_curve(name)
+            with open(osp.join('results', name, 'metrics.json')) as f:
+                per_set = json.load(f)
+            shown = per_set.items() if cfg.get('per_dataset') else list(per_set.items())[:1]
+            for dataset, metrics in shown:
+                label = f'{task}: {dataset}' if cfg.get('per_dataset') else task
+                rows.append(dict(task=label, method=method, train_s=took, psnr=metrics['psnr'], ssim=metrics['ssim']))
+
+    table = format_table(rows)
+    print('\nValidation PSNR/SSIM (BasicSR metrics; SR: Y channel, border 2; denoising and all-in-one: RGB):\n')
+    print(table)
+    with open(osp.join('results', 'demo_summary.md'), 'w') as f:
+        f.write(table + '\n')
+    with open(osp.join('results', 'demo_summary.json'), 'w') as f:
+        json.dump(rows, f, indent=2)
+    png = plot_curves(curves, osp.join('results', 'demo_curves.png'))
+    print('\nSaved results/demo_summary.md and .json' + (f', {png} (validation PSNR vs iteration)' if png else '')
+          + '; restored images under results/<name>/visualization/.')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""MCLIRModel: BasicSR's SRModel plus history-copy negatives and the SPN loss.
+
+Any BasicSR model class whose training step is SRModel's (SwinIRModel, HAT-style models that only change
+``test``, a class of your own) gains the same behaviour through :func:`mclir_model_class`, either by name
+(``model_type: MCLIRSwinIRModel``) or with ``model_type: MCLIRModel`` and ``base_model_type: <YourModel>``.
+"""
+import contextlib
+import torch
+from basicsr.archs import build_network
+from basicsr.losses import build_loss
+from basicsr.models.sr_model import SRModel
+from basicsr.models.swinir_model import SwinIRModel
+from basicsr.utils import get_root_logger
+from basicsr.utils.registry import MODEL_REGISTRY
+
+from ...checks.options import OptionError, check_no_hard_coded_cuda, registered_name
+from ...losses.shared_vgg import share_vgg_features
+from ...training.checkpoints import AtomicCheckpoints
+from ...training.compile_step import compile_training_step
+from ...training.options import parse_amp, parse_compile, parse_grad_clip, parse_guard
+from ...training.precision import StepPrecision
+from ...training.reconstruction import reconstruction_losses
+from ...training.step_guard import StepGuard
+from .history import AdaptiveRefresh, HistoryBank
+from .options import MCLIR_TOP_KEYS, MCLIR_TRAIN_KEYS, check_mclir_train_options, parse_history
+from .spn_diagnostics import SPNDiagnostics
+from .spn_weight import AutoSPNWeight
+
+FRESH_SEED_OFFSET = 7919  # copies' fresh initialisations use manual_seed + offset + index, on a forked RNG
+STATE_FORMAT = 3  # 3: history copies as torch's state dict of the HistoryBank; 2: a list of per-copy dicts
+
+
+@MODEL_REGISTRY.register()
+class MCLIRModel(AtomicCheckpoints, SRModel):
+    """SRModel trained with the Self-Prior guided Negative loss against frozen history copies of ``net_g``.
+
+    Adds to SRModel (whose behaviour is otherwise unchanged: pixel_opt, perceptual_opt, ema_decay, validation,
+    metrics, saving):
+
+    * ``self.history`` (:class:`~mclir_basicsr.history.HistoryBank`): copies configured by ``train.history``
+      (or the authors' ``neg_iter``/``neg_decay``/``neg_start``), refreshed after the optimiser step;
+    * ``self.cri_spn``: the loss built from ``train.spn_opt`` (``SPNLoss``), logged as ``l_spn``;
+    * the copies, the random-number states, the guard and the gradient scaler in every training state;
+    * ``self.guard`` (``train.divergence_guard``): a step whose loss or gradient is not finite is skipped.
+
+    ``base_model_type: X`` (top-level option) builds ``MCLIR<X>`` instead: the same additions on top of X.
+    """
+
+    plugin_option_keys = {'train': MCLIR_TRAIN_KEYS, 'top': MCLIR_TOP_KEYS}  # read by options.check_options
+    state_key = 'mclir'  # the training state's entry (AtomicCheckpoints)
+
+    @classmethod
+    def resolve_model_class(cls, opt):
+        """The class ``build_model(opt)`` instantiates: ``MCLIR<base_model_type>`` for ``MCLIRModel``."""
+        base = opt.get('base_model_type')
+        if base in (None, 'SRModel'):
+            return cls
+        if cls is not MCLIRModel:
+            raise OptionError(f'base_model_type applies to model_type: MCLIRModel only; model_type {cls.__name__} '
+                              f'already names its base. Remove base_model_type.')
+        return mclir_model_class(base)
+
+    @staticmethod
+    def check_options(opt, path=''):
+        check_mclir_train_options(opt)
+
+    @staticmethod
+    def refuses_base(base):
+        """Why ``base`` cannot get history copies and SPN (a message), or None if :func:`mclir_model_class` can
+        extend it."""
+        if _composed_class(base) is not None:
+            return None
+        if not (isinstance(base, type) and issubclass(base, SRModel)):
+            return (f'base_model_type {getattr(base, "__name__", base)} is not a subclass of SRModel; MCLIR extends '
+                    f'SRModel-style models (net_g, lq, gt).')
+        if not issubclass(base, MCLIRModel) and base.optimize_parameters is not SRModel.optimize_parameters:
+            return (f'base_model_type {base.__name__} has its own optimize_parameters; MCLIR\'s training step would '
+                    f'replace it. Subclass MCLIRModel instead and add self.spn_loss(output) to your loss and '
+                    f'self.history.step(current_iter) after the optimiser step.')
+        return None
+
+    def __new__(cls, opt=None, *args, **kwargs):
+        if isinstance(opt, dict):
+            cls = cls.resolve_model_class(opt)
+        return super().__new__(cls)
+
+    # ------------------------------------------------------------------ the method
+    def optimize_parameters(self, current_iter):
+        self.progressive_batch(current_iter)
+        self.optimizer_g.zero_grad()
+        with self.precision.autocast(), self._one_vgg_pass_per_tensor():
+            # the copies run first, so their activations never sit on top of the training graph's
+            negatives = self.history.negatives(self.lq, current_iter)
+            losses = self.training_losses(current_iter)  # sets self.output
+            if self.cri_unc is not None:
+                losses['l_unc'] = self.cri_unc(self.output, self.gt, negatives)
+            losses['l_spn'] = self.spn_loss(self.output, negatives)
+            l_total = sum(losses.values())
+        self.precision.backward(l_total)  # also for a bad loss: under DDP every rank joins the gradient all-reduce
+        self.log_dict = self.reduce_loss_dict(losses)
+        self.log_dict.update(self.diagnostics.step(self.log_dict, self.cri_spn, current_iter))
+        self.log_dict.update(self.step_diagnostics())
+        if self.auto_weight is not None:  # the next step's lambda, from this step's rank-averaged losses
+            self.log_dict['spn_weight'] = self.cri_spn.loss_weight
+            self.cri_spn.loss_weight = self.auto_weight.update(losses, current_iter)
+        if not self.guard.step(self.optimizer_g, self.net_g.parameters(), l_total, current_iter, self.log_dict):
+            return  # skipped: weights, EMA and copies unchanged
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+        self.refresh_history(current_iter)
+
+    def training_losses(self, current_iter):
+        """``self.output`` = the network on ``self.lq`` and its losses against GT (model classes whose network
+        returns more override this: ``MCLIRDSRIRModel``, ``MCLIRConStyleModel``)."""
+        self.output = self.train_net_g(self.lq)
+        return self.reconstruction_losses(self.output)
+
+    def step_diagnostics(self):
+        """Extra plain floats to log for this step (model classes with more to say override this)."""
+        return {}
+
+    def reconstruction_losses(self, output):
+        """SRModel's losses against GT: ``l_pix``, ``l_percep``, ``l_style`` (those configured)."""
+        return reconstruction_losses(self, output)
+
+    def refresh_history(self, current_iter):
+        """After a good optimiser step: refresh the copies due at ``current_iter`` (their periods), then, with
+        ``train.history.adaptive``, the next copy if the residual spread is large."""
+        self.diagnostics.record_refreshes(self.history.step(current_iter))
+        self.refresh_adaptively(current_iter)
+
+    def refresh_adaptively(self, current_iter):
+        if self.adaptive is not None:
+            spread, refreshed = self.adaptive.step(self.history, self.output, self.gt, current_iter)
+            self.log_dict['adaptive_spread'] = spread
+            if refreshed is not None:
+                self.log_dict['adaptive_refresh'] = float(refreshed)
+                self.diagnostics.record_refreshes([refreshed])
+
+    def spn_loss(self, output, negatives=None):
+        """The SPN term for ``output`` = net_g(self.lq), for subclasses with their own step."""
+        if negatives is None:
+            negatives = self.history.negatives(self.lq)
+        return self.cri_spn(output, negatives, gt=getattr(self, 'gt', None), lq=self.lq)
+
+    # ------------------------------------------------------------------ set-up
+    def init_training_settings(self):
+        super().init_training_settings()
+        train_opt = self.opt['train']
+        if not isinstance(train_opt.get('spn_opt'), dict):
+            raise OptionError('train.spn_opt is required by MCLIR models (see README, option reference).')
+        cfg = parse_history(train_opt)
+        self.history = HistoryBank(self.net_g, cfg.copies, cfg.init_decay, self._fresh_network, cfg.negatives)
+        self.adaptive = None if cfg.adaptive is None else AdaptiveRefresh(cfg.adaptive.threshold, cfg.adaptive.decay)
+        self.cri_spn = build_loss(train_opt['spn_opt']).to(self.device)
+        auto = getattr(self.cri_spn, 'auto_weight', None)
+        self.auto_weight = None if auto is None else AutoSPNWeight(
+            auto['target_ratio'], auto['auto_init_weight'], auto['auto_momentum'], auto['auto_max_change'])
+        unc = train_opt.get('uncertainty_opt')
+        self.cri_unc = None if unc is None else build_loss(unc).to(self.device)
+        self.diagnostics = SPNDiagnostics(len(cfg.copies), cfg.negatives == 'round_robin',
+                                          bool(getattr(self.cri_spn, 'lq_negative', False)))
+        logger = get_root_logger()
+        schedule = ', '.join(f'(period {c.period}, decay {c.decay:g})' for c in cfg.copies)
+        adaptive = '' if cfg.adaptive is None else (f', adaptive refresh above a residual spread of '
+                                                    f'{cfg.adaptive.threshold:g} (decay {cfg.adaptive.decay:g})')
+        logger.info(f'History copies from {cfg.source}: {len(cfg.copies)} [{schedule}], init_decay '
+                    f'{cfg.init_decay:g}, negatives: {cfg.negatives}{adaptive}.')
+        self.shared_vgg = None
+        if self.cri_perceptual is not None:
+            self.shared_vgg = share_vgg_features(self.cri_perceptual, self.cri_spn)
+            logger.info('perceptual_opt and spn_opt share one VGG pass of the output (same feature space).'
+                        if self.shared_vgg is not None else
+                        'perceptual_opt and spn_opt use different VGG feature spaces: each runs its own VGG pass.')
+        self.precision = StepPrecision(parse_amp(train_opt), self.device)
+        self.guard = StepGuard(parse_guard(train_opt), self.precision, self.device, parse_grad_clip(train_opt))
+        self.train_net_g = self.net_g  # what the training step calls; net_g (saved, validated) stays as it is
+        self.compile_cfg = compile_training_step(self, parse_compile(train_opt), logger)
+        logger.info(f'MCLIR training step: {self.precision.describe()}.')
+
+    def _fresh_network(self, index):
+        """A freshly initialised network_g for copy ``index``, built on a forked, seeded RNG."""
+        seed = int(self.opt.get('manual_seed') or 0) + FRESH_SEED_OFFSET + index
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            fresh = build_network(self.opt['network_g'])
+        return fresh.to(self.device)
+
+    def _one_vgg_pass_per_tensor(self):
+        return self.shared_vgg.sharing() if self.shared_vgg is not None else contextlib.nullcontext()
+
+    # ------------------------------------------------------------------ checkpoints
+    def training_extras(self):
+        """Plain values a subclass keeps in the training state (``mclir.extras``)."""
+        return {}
+
+    def load_training_extras(self, extras):
+        """Restore :meth:`training_extras` on resume."""
+
+    def plugin_training_state(self):
+        """The ``mclir`` entry of a training state: the history copies and the step's own state."""
+        return {
+            'format': STATE_FORMAT,
+            'history': self.history.training_state(),
+            'bad_steps': self.guard.bad_steps,
+            'amp': self.precision.state_dict(),
+            'adaptive_refreshes': None if self.adaptive is None else self.adaptive.count,
+            'diagnostics': self.diagnostics.state_dict(),
+            'spn_weight': None if self.auto_weight is None else self.auto_weight.state_dict(),
+            'extras': self.training_extras(),
+        }
+
+    def training_state_saved(self, path):
+        self.guard.last_saved = path
+
+    def load_plugin_training_state(self, mclir, source):
+        if mclir is None:
+            get_root_logger().warning(f'{source} holds no history copies (a plain BasicSR state?): the copies start '
+                                      f'from the resumed network_g instead.')
+            return
+        self.history.load_training_state(_history_tensors(mclir, source), source=source)
+        self.guard.bad_steps = int(mclir.get('bad_steps', 0))
+        self.guard.last_saved = source
+        self.precision.load_state_dict(mclir.get('amp'), source=source)
+        if self.adaptive is not None:
+            self.adaptive.count = int(mclir.get('adaptive_refreshes') or 0)
+        self.diagnostics.load_state_dict(mclir.get('diagnostics'))
+        if self.auto_weight is not None and mclir.get('spn_weight'):
+            self.auto_weight.load_state_dict(mclir['spn_weight'])
+            self.cri_spn.loss_weight = self.auto_weight.weight
+        self.load_training_extras(mclir.get('extras') or {})
+        ranks = self.history.verify_across_ranks(f'history copies restored from {source}')
+        digest = ''.join(d.hex()[:8] for d in self.history.digests())
+        get_root_logger().info(f'Restored {len(self.history)} history copies from {source} (digest {digest}'
+                               + (f', identical on {ranks} ranks).' if ranks > 1 else ').'))
+
+
+def _history_tensors(mclir, source):
+    """The HistoryBank state dict in a training state's ``mclir`` entry (format 3, or format 2 converted)."""
+    fmt = mclir.get('format') if isinstance(mclir, dict) else None
+    if fmt == STATE_FORMAT:
+        return mclir['history']
+    if fmt == 2 and isinstance(mclir.get('history'), dict) and 'copies' in mclir['history']:
+        return {f'copies.{i}.module.{k}': v for i, sd in enumerate(mclir['history']['copies']) for k, v in sd.items()}
+    raise ValueError(f'{source} was written by another version of mclir-basicsr (state format {fmt}, expected '
+                     f'{STATE_FORMAT} or 2). Resume with the version that wrote it, or start a new experiment from '
+                     f'its network (path.pretrain_network_g).')
+
+
+def mclir_model_class(base):
+    """Return the class ``MCLIR<Base>``: ``base`` (a BasicSR model class or its registered name) with
+    history copies and SPN, registered in MODEL_REGISTRY (under ``MCLIR<Base>``, or ``MCLIR<Base>_<module>`` when
+    another class already took that name). Built once per base class.
+
+    ``base`` must be SRModel or a subclass that keeps SRModel's training step (it may change ``test``,
+    ``feed_data``, validation, ...). A class with its own ``optimize_parameters`` (GAN models) is refused,
+    since MCLIR's step would replace it.
+    """
+    if isinstance(base, str):
+        extendable = [n for n, c in MODEL_REGISTRY if isinstance(c, type) and MCLIRModel.refuses_base(c) is None]
+        base = registered_name(MODEL_REGISTRY, base, 'model in BasicSR\'s MODEL_REGISTRY', 'base_model_type',
+                               candidates=extendable, otherwise=' It must be SRModel or a subclass keeping its step.')
+    if base is SRModel or base is MCLIRModel:
+        return MCLIRModel
+    composed = _composed_class(base)
+    if composed is not None:
+        return composed
+    refusal = MCLIRModel.refuses_base(base)
+    if refusal is not None:
+        raise OptionError(refusal)
+    if issubclass(base, MCLIRModel):
+        return base
+    check_no_hard_coded_cuda(base, 'base_model_type')
+    cls = type(f'MCLIR{base.__name__}', (MCLIRModel, base), {
+        '__doc__': f'{base.__name__} with history-copy negatives and the SPN loss (see MCLIRModel).',
+        '__module__': __name__,
+        'mclir_base': base,
+    })
+    taken = cls.__name__ in MODEL_REGISTRY
+    MODEL_REGISTRY.register(cls, suffix=base.__module__.replace('.', '_') if taken else None)
+    return cls
+
+
+def _composed_class(base):
+    """The registered MCLIR class built on ``base`` (its ``mclir_base``), or None."""
+    return next((cls for _, cls in MODEL_REGISTRY if getattr(cls, 'mclir_base', None) is base), None)
+
+
+def resolve_model_class(opt):
+    """The class BasicSR's ``build_model(opt)`` will instantiate (honours ``base_model_type``)."""
+    cls = MODEL_REGISTRY.get(opt['model_type'])
+    resolve = getattr(cls, 'resolve_model_class', None)
+    return resolve(opt) if resolve is not None else cls
+
+
+MCLIRSwinIRModel = mclir_model_class(SwinIRModel)

@@ -1,4 +1,0 @@
-"""Imports every `*_model.py` here so that its classes register in BasicSR's registries."""
-from .._scan import import_suffixed
-
-_modules = import_suffixed(__name__, __file__, '_model')
