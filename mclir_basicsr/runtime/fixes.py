@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ..losses.vgg_weights import VGG_FACTORY
-from . import distributed, exp_dirs, model_hooks, option_checks, resume
+from . import distributed, exp_dirs, model_methods, option_checks, resume
 
 SUPPORTED_BASICSR = '1.4.2'
 _MARK = '__mclir_fix__'
@@ -50,14 +50,14 @@ FIXES = (
     Fix('compiled_checkpoints_load', 'basicsr.models.base_model:BaseModel._print_different_keys_loading',
         'load_network strips module. only: checkpoints of torch.compile\'d networks (_orig_mod.*) do not load',
         'tests/test_speed.py::test_checkpoint_saved_from_a_compiled_network_loads',
-        model_hooks.load_compiled_checkpoints),
+        model_methods.load_compiled_checkpoints),
     Fix('any_torch_optimizer', 'basicsr.models.base_model:BaseModel.get_optimizer',
         'only Adam is known (NotImplementedError "not supperted yet"); the papers of this family use AdamW',
         'tests/test_optim.py::test_adamw_with_its_arguments_through_build_model',
-        lambda _: model_hooks.get_any_torch_optimizer),
+        lambda _: model_methods.get_any_torch_optimizer),
     Fix('more_schedulers', 'basicsr.models.base_model:BaseModel.setup_schedulers',
         'only MultiStep(Restart)LR and CosineAnnealingRestartLR are known, and type is popped from the options',
-        'tests/test_optim.py::test_scheduler_state_resumes_exactly', lambda _: model_hooks.setup_any_scheduler),
+        'tests/test_optim.py::test_scheduler_state_resumes_exactly', lambda _: model_methods.setup_any_scheduler),
     Fix('resume_on_cpu', 'basicsr.train:load_resume_state',
         'resume calls torch.cuda.current_device() (crash on CPU); --auto_resume looks relative to the current '
         'directory and takes a torn latest state',
@@ -93,7 +93,7 @@ FIXES = (
         'tests/test_runtime.py::test_make_exp_dirs_leaves_plugin_file_keys_alone', exp_dirs.skip_plugin_file_keys),
     Fix('test_metrics_json', 'basicsr.models.sr_model:SRModel._log_validation_metric_values',
         'the test pipeline only logs its metrics; scripts need them as data (results/<name>/metrics.json)',
-        'tests/test_pipeline.py::test_train_validate_save_resume_and_test', model_hooks.write_test_metrics),
+        'tests/test_pipeline.py::test_train_validate_save_resume_and_test', model_methods.write_test_metrics),
 )
 
 

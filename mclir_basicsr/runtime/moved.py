@@ -1,4 +1,4 @@
-"""Import paths of modules that moved when the package took its layout by method (issue 24): the old path of each
+"""Import paths of modules that moved when the package was laid out by method and layer: the old path of each
 still imports the same module object, so a user's ``from mclir_basicsr.models.mclir_model import MCLIRModel`` and a
 benchmark script written against the flat layout keep working. New code uses the new paths."""
 import importlib
@@ -52,6 +52,7 @@ MOVED = {
     'shims': 'runtime.shims',
     'probe': 'cli.probe',
     'fetch_vgg': 'cli.fetch_vgg',
+    'runtime.model_hooks': 'runtime.model_methods',
 }
 GONE_PACKAGES = ('models', )  # folders that no longer exist: their old submodules are aliased above
 

@@ -53,7 +53,6 @@ class _AuthorsSemantics:
     """What the six alias classes share; mixed in before an MCLIR class."""
 
     default_neg_start = 0.01
-    adaptive = False
     plugin_option_keys = {'train': MCLIR_TRAIN_KEYS + ('perceptual_pos_opt', ) + UNREAD_BY_AUTHORS,
                           'top': MCLIR_TOP_KEYS + ('path_neg', 'network_g_net', 'complie')}
 
@@ -182,7 +181,3 @@ class ImageRestorationModel_FFANet_Neg_Multi_Adaptive_DDP(_FFANetInput, _Authors
     @property
     def adaptive_refreshes(self):
         return self.adaptive.count
-
-    def load_training_extras(self, extras):
-        if 'adaptive_refreshes' in extras:  # states written before the trigger moved to MCLIRModel
-            self.adaptive.count = int(extras['adaptive_refreshes'])

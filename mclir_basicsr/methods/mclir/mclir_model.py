@@ -190,13 +190,6 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         return self.shared_vgg.sharing() if self.shared_vgg is not None else contextlib.nullcontext()
 
     # ------------------------------------------------------------------ checkpoints
-    def training_extras(self):
-        """Plain values a subclass keeps in the training state (``mclir.extras``)."""
-        return {}
-
-    def load_training_extras(self, extras):
-        """Restore :meth:`training_extras` on resume."""
-
     def plugin_training_state(self):
         """The ``mclir`` entry of a training state: the history copies and the step's own state."""
         return {
@@ -207,7 +200,6 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
             'adaptive_refreshes': None if self.adaptive is None else self.adaptive.count,
             'diagnostics': self.diagnostics.state_dict(),
             'spn_weight': None if self.auto_weight is None else self.auto_weight.state_dict(),
-            'extras': self.training_extras(),
         }
 
     def training_state_saved(self, path):
@@ -228,7 +220,6 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         if self.auto_weight is not None and mclir.get('spn_weight'):
             self.auto_weight.load_state_dict(mclir['spn_weight'])
             self.cri_spn.loss_weight = self.auto_weight.weight
-        self.load_training_extras(mclir.get('extras') or {})
         ranks = self.history.verify_across_ranks(f'history copies restored from {source}')
         digest = ''.join(d.hex()[:8] for d in self.history.digests())
         get_root_logger().info(f'Restored {len(self.history)} history copies from {source} (digest {digest}'

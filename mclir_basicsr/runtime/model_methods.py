@@ -1,4 +1,4 @@
-"""Additions to BasicSR's model classes that every model needs, not only ours."""
+"""Methods of BasicSR's model classes that the fixes put in place of the originals, for every model (not only ours)."""
 import json
 import os.path as osp
 from basicsr.utils import get_root_logger
