@@ -158,3 +158,23 @@ def test_ci_runs_the_test_command_the_readme_gives():
     assert 'make test' in _text('README.md')
     assert re.search(r'^make test$', _text(osp.join('.ci', 'run')), flags=re.M)
     assert re.search(r'^test:.*\n\t.*pytest.*tests', _text('Makefile'), flags=re.M)
+
+
+@pytest.mark.parametrize('page', _pages())
+def test_every_package_path_a_page_names_exists(page):
+    """``mclir_basicsr/...`` paths (a module, a folder) and ``mclir_basicsr.x.y`` module names point at the package as
+    it is laid out now."""
+    text = _text(page)
+    paths = set(re.findall(r'mclir_basicsr/[\w/]*[\w]+(?:\.py)?/?', text))
+    missing = [p for p in sorted(paths) if not osp.exists(osp.join(ROOT, p.rstrip('/')))]
+    modules = set(re.findall(r'\bmclir_basicsr(?:\.\w+)+', text))
+    for name in sorted(modules):
+        parts = name.split('.')
+        while len(parts) > 1:  # a module, or a name inside one (mclir_basicsr.x.y.SomeClass)
+            base = osp.join(ROOT, *parts)
+            if osp.isfile(base + '.py') or osp.isdir(base):
+                break
+            parts = parts[:-1]
+        else:
+            missing.append(name)
+    assert not missing, f'{page} names what the package does not have: {missing}'

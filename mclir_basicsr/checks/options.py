@@ -227,7 +227,7 @@ def check_options(opt):
     model_cls = registered_name(  # with our keys set, only this plugin's classes are worth suggesting
         MODEL_REGISTRY, model_type, 'model in BasicSR\'s MODEL_REGISTRY', 'model_type',
         candidates=list(plugin) if uses_ours else None,
-        otherwise=f' Model classes of this plugin: {", ".join(plugin)} (README, "Other model classes").')
+        otherwise=f' Model classes of this plugin: {", ".join(plugin)} (docs/mclir.md, "Other model classes").')
     resolve = getattr(model_cls, 'resolve_model_class', None)
     if resolve is not None:
         model_cls = resolve(opt)
@@ -251,14 +251,14 @@ def _plugin_classes():
 def _where_to_go(model_cls, plugin):
     """A next step that does not end in a refusal: a plugin class that can extend ``model_cls``, else one alone."""
     if getattr(model_cls, 'plugin_option_keys', None):
-        return f'Remove it (README lists the keys of {model_cls.__name__}).'
+        return f'Remove it (the keys {model_cls.__name__} reads are in its docs page, docs/README.md).'
     for name, cls in plugin.items():
         refusal = getattr(cls, 'refuses_base', None)
         if refusal is not None and refusal(model_cls) is None:
             return (f'Use model_type: {name} with base_model_type: {model_cls.__name__} to keep that class\'s '
-                    f'behaviour (README, "Other model classes").')
+                    f'behaviour (docs/mclir.md, "Other model classes").')
     return (f'{model_cls.__name__} cannot be extended by this plugin; use one of its model classes instead: '
-            f'{", ".join(plugin)} (README, "Other model classes").')
+            f'{", ".join(plugin)} (docs/mclir.md, "Other model classes").')
 
 
 def check_loss_options(block, path):

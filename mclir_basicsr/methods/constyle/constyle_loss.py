@@ -6,7 +6,7 @@
   codes' B x B similarity), ``q = [q1, q2]`` and ``n`` the two queue slices about to be overwritten. It pushes the
   codes' similarity structure away from older codes' and is unbounded below: the codes can grow without limit to
   lower it. ``max_distance`` caps each MSE (``-min(MSE, max_distance)``), so past the cap the term has no gradient;
-  our name caps by default (see the README for the measurement behind the default), the authors' alias does not.
+  our name caps by default (docs/constyle.md has the measurement behind the default), the authors' alias does not.
 
 The InfoNCE term uses the registered ``CrossEntropyLoss`` (logits, positive at index 0).
 """

@@ -72,7 +72,7 @@ def check_dcpt_options(opt, transfer=False):
     ``network_g`` on a small random input, on the CPU, random state untouched)."""
     for key in ('network_dc', 'hook_names'):
         if opt.get(key) is None:
-            raise OptionError(f'{key} is required by model_type {opt.get("model_type")} (README, "DCPT").')
+            raise OptionError(f'{key} is required by model_type {opt.get("model_type")} (docs/dcpt.md).')
     check_network_block(opt['network_dc'], 'network_dc')
     as_name_list(opt['hook_names'])
     train_opt = opt.get('train') or {}

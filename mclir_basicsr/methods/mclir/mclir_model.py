@@ -148,7 +148,7 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         super().init_training_settings()
         train_opt = self.opt['train']
         if not isinstance(train_opt.get('spn_opt'), dict):
-            raise OptionError('train.spn_opt is required by MCLIR models (see README, option reference).')
+            raise OptionError('train.spn_opt is required by MCLIR models (see docs/mclir.md).')
         cfg = parse_history(train_opt)
         self.history = HistoryBank(self.net_g, cfg.copies, cfg.init_decay, self._fresh_network, cfg.negatives)
         self.adaptive = None if cfg.adaptive is None else AdaptiveRefresh(cfg.adaptive.threshold, cfg.adaptive.decay)

@@ -65,7 +65,7 @@ def parse_history(train_opt, path='train'):
     authors = [k for k in AUTHOR_KEYS if k in train_opt]
     if 'history' in train_opt and authors:
         raise OptionError(f'{path}.history and the authors\' keys {", ".join(f"{path}.{k}" for k in authors)} are '
-                          f'both given; use one spelling (see README, "Using the authors\' keys").')
+                          f'both given; use one spelling (see docs/mclir.md, "Using the authors\' keys").')
     if 'history' in train_opt:
         return _parse_history_block(train_opt['history'], f'{path}.history')
     if authors:
