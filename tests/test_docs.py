@@ -168,13 +168,11 @@ def test_every_package_path_a_page_names_exists(page):
     paths = set(re.findall(r'mclir_basicsr/[\w/]*[\w]+(?:\.py)?/?', text))
     missing = [p for p in sorted(paths) if not osp.exists(osp.join(ROOT, p.rstrip('/')))]
     modules = set(re.findall(r'\bmclir_basicsr(?:\.\w+)+', text))
-    for name in sorted(modules):
-        parts = name.split('.')
-        while len(parts) > 1:  # a module, or a name inside one (mclir_basicsr.x.y.SomeClass)
-            base = osp.join(ROOT, *parts)
-            if osp.isfile(base + '.py') or osp.isdir(base):
-                break
-            parts = parts[:-1]
-        else:
+    for name in sorted(modules):  # a module or package, or a name defined in a module (mclir_basicsr.x.y.Name)
+        path = osp.join(ROOT, *name.split('.'))
+        module, _, attr = name.rpartition('.')
+        module_file = osp.join(ROOT, *module.split('.')) + '.py'
+        if not (osp.isfile(path + '.py') or osp.isdir(path) or
+                (osp.isfile(module_file) and re.search(rf'\b{attr}\b', open(module_file).read()))):
             missing.append(name)
     assert not missing, f'{page} names what the package does not have: {missing}'
