@@ -1,7 +1,7 @@
 """Bad input through the console entry points, as a user runs them (issue 23): every case in a subprocess, in a fresh
 folder of its own, and what came of it.
 
-    python benchmarks/bad_input_sweep.py [--out benchmarks/results/bad_input_sweep_cpu.json] [--keep DIR]
+    python -m benchmarks.bad_input_sweep [--out benchmarks/results/bad_input_sweep_cpu.json] [--keep DIR]
                                          [--only SUBSTRING] [--timeout 300]
 
 Each case runs ``python -m <module> ...`` (the module of the console script: ``mclir-train`` =
@@ -42,19 +42,16 @@ import sys
 import tempfile
 import time
 
-HERE = osp.dirname(osp.abspath(__file__))
-ROOT = osp.dirname(HERE)
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import yaml  # noqa: E402
+import cv2
+import numpy as np
+import torch
+import yaml
 
 import mclir_basicsr  # noqa: E402,F401  (must precede basicsr)
 from mclir_basicsr.data.demo_data import ALL_TASKS, build_demo_data  # noqa: E402
 from mclir_basicsr.data.lmdb_tools import folders_to_lmdb  # noqa: E402
+
+from benchmarks.common import BENCH_DIR, ROOT
 
 
 def first_module(*names):
@@ -628,7 +625,7 @@ def table(records):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--out', default=osp.join(HERE, 'results', 'bad_input_sweep_cpu.json'))
+    p.add_argument('--out', default=osp.join(BENCH_DIR, 'results', 'bad_input_sweep_cpu.json'))
     p.add_argument('--keep', help='work in this (new) folder and keep it (default: a temporary folder, removed)')
     p.add_argument('--only', help='run only the cases whose id contains this')
     p.add_argument('--timeout', type=int, default=300, help='seconds per entry-point run')
@@ -661,7 +658,7 @@ def main():
               'seconds_total': total, 'seconds_shared_data': shared_seconds,
               'machine': {'python': platform.python_version(), 'torch': torch.__version__,
                           'platform': platform.platform(), 'cpus': os.cpu_count()},
-              'command': 'python benchmarks/bad_input_sweep.py' + (f' --only {args.only}' if args.only else ''),
+              'command': 'python -m benchmarks.bad_input_sweep' + (f' --only {args.only}' if args.only else ''),
               'code': code_version(), 'entry_modules': ENTRY, 'note': args.note}
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:

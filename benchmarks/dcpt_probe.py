@@ -1,6 +1,6 @@
 """k-NN degradation classification from restorer features (the DCPT paper's probe) at demo scale.
 
-    python benchmarks/dcpt_probe.py [--nets NAFNet,PromptIR] [--threads 2]
+    python -m benchmarks.dcpt_probe [--nets NAFNet,PromptIR] [--threads 2]
 
 For the demo's tiny NAFNet and tiny PromptIR (``options/train/dcpt/demo/``): ``mclir-probe-degradation`` (k=5, test
 fraction 0.33, 5 stratified splits, 64 px centre crops) on the training images of the demo data, 3 tasks (noise,
@@ -22,10 +22,8 @@ import sys
 
 import yaml
 
-HERE = osp.dirname(osp.abspath(__file__))
-sys.path.insert(0, HERE)
-from dcpt_quality import WORK, absolute_roots  # noqa: E402  (benchmarks/ is not a package)
-from quality import ROOT, log, run_training  # noqa: E402
+from benchmarks.common import OUT_DIR, ROOT, command_line, entry_env, log, read_options, run_training, write_json
+from benchmarks.dcpt_quality import WORK  # its NAFNet checkpoints are reused here
 
 FILES = {  # paths under options/train/
     'NAFNet': {'dcpt': 'dcpt/demo/train_DCPT_NAFNet_AIO3_demo.yml',
@@ -60,8 +58,7 @@ def checkpoint(net, stage, threads):
         path = osp.join(WORK, 'experiments', cached, 'models', 'net_g_latest.pth')
         if osp.isfile(path):
             return path
-    with open(osp.join(TRAIN_OPTIONS, FILES[net][stage])) as f:
-        opt = absolute_roots(yaml.safe_load(f))
+    opt = read_options(osp.join('options', 'train', FILES[net][stage]))
     opt.update(name=f'probe_{net}_{stage}', num_gpu=0)
     opt['logger'].update(save_checkpoint_freq=10 ** 9, use_tb_logger=True)
     took, _ = run_training(opt, WORK, threads)
@@ -72,8 +69,7 @@ def checkpoint(net, stage, threads):
 def probe(net, ckpt, data, out, threads):
     cmd = [sys.executable, '-m', 'mclir_basicsr.probe', '-opt', osp.join(TRAIN_OPTIONS, FILES[net]['dcpt']),
            '--data-opt', data, '--crop', '64', '--json', out] + (['--checkpoint', ckpt] if ckpt else [])
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS=str(threads))
-    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run(cmd, cwd=ROOT, env=entry_env(threads), check=True, capture_output=True)
     with open(out) as f:
         return json.load(f)
 
@@ -82,7 +78,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--nets', default='NAFNet,PromptIR')
     parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--out', default=osp.join(HERE, 'out', 'dcpt_probe.json'))
+    parser.add_argument('--out', default=osp.join(OUT_DIR, 'dcpt_probe.json'))
     args = parser.parse_args(argv)
     os.makedirs(WORK, exist_ok=True)
     data = {n: data_file(n) for n in (3, 5)}
@@ -96,9 +92,7 @@ def main(argv=None):
                 results[f'{net}/{stage}/{n}task'] = r
                 log(f'{net} {stage} {n} tasks: {r["accuracy"]["mean"]:.1f}% (chance {r["chance"]:.0f}%); '
                     + ', '.join(f'{c} {v["mean"]:.0f}%' for c, v in r['per_class'].items()))
-    with open(args.out, 'w') as f:
-        json.dump({'command': 'python benchmarks/dcpt_probe.py ' + ' '.join(argv or sys.argv[1:]),
-                   'results': results}, f, indent=2)
+    write_json(args.out, {'command': command_line('dcpt_probe', argv), 'results': results}, indent=2)
     log(f'wrote {args.out}')
 
 

@@ -1,6 +1,6 @@
 """DCPT at demo scale: all-in-one fine-tuning from DCPT pre-training vs from scratch, same iterations, per degradation.
 
-    python benchmarks/dcpt_quality.py [--seeds 10,11,12] [--pretrain-iters 150] [--iters 300] [--threads 2]
+    python -m benchmarks.dcpt_quality [--seeds 10,11,12] [--pretrain-iters 150] [--iters 300] [--threads 2]
 
 For each seed (``manual_seed``; data order, crops and noise follow it):
 
@@ -16,19 +16,13 @@ initialisation gives at a fixed fine-tuning budget, as the DCPT paper compares. 
 benchmarks/out/dcpt_runs/; results to benchmarks/out/dcpt_quality.json (``--out`` to change).
 """
 import argparse
-import json
 import os
 import os.path as osp
-import statistics
-import sys
 
-import yaml
+from benchmarks.common import (OUT_DIR, command_line, final_metrics, int_list, log, psnr_table, read_options,
+                               run_training, set_length, tb_scalars, write_json)
 
-HERE = osp.dirname(osp.abspath(__file__))
-sys.path.insert(0, HERE)
-from quality import ROOT, log, read_curve, run_training  # noqa: E402  (benchmarks/ is not a package)
-
-WORK = osp.join(HERE, 'out', 'dcpt_runs')
+WORK = osp.join(OUT_DIR, 'dcpt_runs')
 FILES = {
     'pretrain': 'options/train/dcpt/demo/train_DCPT_NAFNet_AIO3_demo.yml',
     'from_dcpt': 'options/train/dcpt/demo/train_NAFNet_AIO3_demo_from_DCPT.yml',
@@ -37,59 +31,24 @@ FILES = {
 ARMS = ('scratch', 'from_dcpt')
 
 
-def absolute_roots(opt):
-    """Every dataroot of an all-in-one option dict made absolute (runs happen in their own folder)."""
-    for ds in opt['datasets'].values():
-        for task in ds.get('tasks', []):
-            for key in ('dataroot', 'dataroot_gt', 'dataroot_lq'):
-                if isinstance(task.get(key), str) and not osp.isabs(task[key]):
-                    task[key] = osp.join(ROOT, task[key])
-    return opt
-
-
 def options(kind, seed, iters, pretrain=None):
-    with open(osp.join(ROOT, FILES[kind])) as f:
-        opt = absolute_roots(yaml.safe_load(f))
+    opt = read_options(FILES[kind])
     opt.update(name=f'{kind}_s{seed}', manual_seed=seed, num_gpu=0)
     opt['path']['pretrain_network_g'] = pretrain
-    opt['train']['total_iter'] = iters
-    opt['train']['scheduler']['T_max'] = iters
-    opt['val']['val_freq'] = iters
-    opt['logger'].update(save_checkpoint_freq=10 ** 9, use_tb_logger=True, print_freq=max(1, iters // 10))
-    return opt
-
-
-def final_metrics(opt, workdir=WORK):
-    """``{val set: {metric: value at the last validation}}`` from the run's tensorboard events."""
-    tb_dir = osp.join(workdir, 'tb_logger', opt['name'])
-    out = {}
-    for key, ds in opt['datasets'].items():
-        if key.startswith('val'):
-            curve = read_curve(tb_dir, ds['name'])
-            out[ds['name']] = {m: values[-1][1] for m, values in curve.items()}
-    return out
+    return set_length(opt, iters, prints=10)
 
 
 def pretrain_accuracy(opt):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    acc = EventAccumulator(osp.join(WORK, 'tb_logger', opt['name']), size_guidance={'scalars': 0})
-    acc.Reload()
-    tags = [t for t in acc.Tags()['scalars'] if t.endswith('/accuracy')]
-    return {t.split('/')[1]: acc.Scalars(t)[-1].value for t in tags}
+    """The degradation classifier's accuracy per validation set at the pre-training's last validation."""
+    scalars = tb_scalars(osp.join(WORK, 'tb_logger', opt['name']))
+    return {tag.split('/')[1]: points[-1][1] for tag, points in scalars.items() if tag.endswith('/accuracy')}
 
 
 def summarise(results, seeds):
-    sets = list(results[str(seeds[0])]['scratch'])
-    table = {}
-    for name in sets + ['average']:
-        row = {}
-        for arm in ARMS:
-            vals = [results[str(s)][arm][name]['psnr'] if name != 'average' else
-                    statistics.mean(results[str(s)][arm][n]['psnr'] for n in sets) for s in seeds]
-            row[arm] = vals
-        diffs = [a - b for a, b in zip(row['from_dcpt'], row['scratch'])]
-        row['diff_mean'], row['diff_min'], row['diff_max'] = statistics.mean(diffs), min(diffs), max(diffs)
-        table[name] = row
+    """:func:`benchmarks.common.psnr_table`, the difference named ``diff_mean``, ``diff_min``, ``diff_max``."""
+    table = psnr_table(results, seeds, ARMS, 'scratch')
+    for row in table.values():
+        row['diff_mean'], row['diff_min'], row['diff_max'] = row.pop('from_dcpt_minus_scratch')
     return table
 
 
@@ -99,9 +58,9 @@ def main(argv=None):
     parser.add_argument('--pretrain-iters', type=int, default=150)
     parser.add_argument('--iters', type=int, default=300)
     parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--out', default=osp.join(HERE, 'out', 'dcpt_quality.json'))
+    parser.add_argument('--out', default=osp.join(OUT_DIR, 'dcpt_quality.json'))
     args = parser.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(',')]
+    seeds = int_list(args.seeds)
     os.makedirs(WORK, exist_ok=True)
     results = {}
     for seed in seeds:
@@ -113,17 +72,14 @@ def main(argv=None):
         for arm in ARMS:
             opt = options(arm, seed, args.iters, pretrain=ckpt if arm == 'from_dcpt' else None)
             took, _ = run_training(opt, WORK, args.threads)
-            row[arm] = final_metrics(opt)
+            row[arm] = final_metrics(opt, WORK)
             row[f'{arm}_seconds'] = took
             log(f'seed {seed} {arm}: {took:.0f} s, ' + ', '.join(f'{n} {m["psnr"]:.3f}' for n, m in row[arm].items()))
         results[str(seed)] = row
     table = summarise(results, seeds)
-    report = {'command': 'python benchmarks/' + osp.basename(__file__) + ' ' + ' '.join(argv or sys.argv[1:]),
-              'seeds': seeds, 'pretrain_iters': args.pretrain_iters, 'iters': args.iters, 'runs': results,
-              'psnr_table': table}
-    os.makedirs(osp.dirname(args.out), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(report, f, indent=2)
+    write_json(args.out, {'command': command_line('dcpt_quality', argv), 'seeds': seeds,
+                          'pretrain_iters': args.pretrain_iters, 'iters': args.iters, 'runs': results,
+                          'psnr_table': table}, indent=2)
     log('| val set | ' + ' | '.join(f'scratch s{s}' for s in seeds) + ' | ' + ' | '.join(f'DCPT s{s}' for s in seeds)
         + ' | DCPT - scratch mean [min, max] |')
     log('|---' * (2 * len(seeds) + 2) + '|')

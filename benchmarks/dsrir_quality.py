@@ -1,6 +1,6 @@
 """DSRIR at demo scale: a tiny DSRIR with its three losses vs the demo's tiny NAFNet (L1), per degradation.
 
-    python benchmarks/dsrir_quality.py [--seeds 10,11,12] [--iters 300] [--threads 2]
+    python -m benchmarks.dsrir_quality [--seeds 10,11,12] [--iters 300] [--threads 2]
 
 Arms, each from its demo option file, same data, iterations, batch, patch size, optimiser and schedule:
 
@@ -14,17 +14,10 @@ time. Runs go one at a time to benchmarks/out/dsrir_runs/; results to benchmarks
 """
 import argparse
 import os.path as osp
-import sys
 
-import yaml
+from benchmarks.common import OUT_DIR, int_list, read_options, report, run_arms, set_length
 
-HERE = osp.dirname(osp.abspath(__file__))
-sys.path.insert(0, HERE)
-from arm_comparison import report, run_arms  # noqa: E402  (benchmarks/ is not a package)
-from dcpt_quality import absolute_roots  # noqa: E402
-from quality import ROOT  # noqa: E402
-
-WORK = osp.join(HERE, 'out', 'dsrir_runs')
+WORK = osp.join(OUT_DIR, 'dsrir_runs')
 DEMO = 'options/train/all_in_one/demo'
 FILES = {'nafnet': f'{DEMO}/train_NAFNet_AIO3_demo_baseline.yml', 'dsrir': f'{DEMO}/train_DSRIR_AIO3_demo.yml',
          'dsrir_l1': f'{DEMO}/train_DSRIR_AIO3_demo.yml'}
@@ -32,19 +25,14 @@ ARMS = ('nafnet', 'dsrir_l1', 'dsrir')
 
 
 def options(arm, seed, iters):
-    with open(osp.join(ROOT, FILES[arm])) as f:
-        opt = absolute_roots(yaml.safe_load(f))
+    opt = read_options(FILES[arm])
     opt.update(name=f'{arm}_s{seed}', manual_seed=seed, num_gpu=0)
     if arm == 'dsrir_l1':
         opt['model_type'] = 'SRModel'
         for key in ('stage_uncertainty_opt', 'pocl_opt'):
             opt['train'].pop(key)
         opt['train']['pixel_opt'] = {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}
-    opt['train']['total_iter'] = iters
-    opt['train']['scheduler']['T_max'] = iters
-    opt['val']['val_freq'] = iters
-    opt['logger'].update(save_checkpoint_freq=10 ** 9, use_tb_logger=True, print_freq=max(1, iters // 10))
-    return opt
+    return set_length(opt, iters, prints=10)
 
 
 def main(argv=None):
@@ -52,11 +40,11 @@ def main(argv=None):
     parser.add_argument('--seeds', default='10,11,12')
     parser.add_argument('--iters', type=int, default=300)
     parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--out', default=osp.join(HERE, 'out', 'dsrir_quality.json'))
+    parser.add_argument('--out', default=osp.join(OUT_DIR, 'dsrir_quality.json'))
     args = parser.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(',')]
+    seeds = int_list(args.seeds)
     results = run_arms(ARMS, options, seeds, args.iters, args.threads, WORK)
-    report(osp.abspath(args.out), osp.basename(__file__), argv, seeds, args.iters, args.threads, results, ARMS,
+    report(osp.abspath(args.out), 'dsrir_quality', argv, seeds, args.iters, args.threads, results, ARMS,
            'nafnet')
 
 

@@ -1,6 +1,6 @@
 """Does AllInOneDataset keep a NAFNet training step fed? Loader samples/s against the step's samples/s.
 
-    python benchmarks/loader.py [--batches 30] [--out benchmarks/out/loader.json]
+    python -m benchmarks.loader [--batches 30] [--out benchmarks/out/loader.json]
 
 On the all-in-one demo data (``datasets/demo/all_in_one``, built if missing): the deblur and low-light tasks read
 three ways through BasicSR's own ``build_dataloader`` (batch 8, patch 64, shuffled): as image folders
@@ -9,27 +9,22 @@ plus the 3-task mix with on-the-fly noise. The step: SRModel + NAFNet (the demo'
 L1, AdamW, same batch and patch. A ratio loader/step above 1 means the loader is not the bottleneck.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import platform
-import sys
 import tempfile
 import time
 
-HERE = osp.dirname(osp.abspath(__file__))
-ROOT = osp.dirname(HERE)
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
 import mclir_basicsr  # noqa: E402,F401  (must precede basicsr)
-import torch  # noqa: E402
-from basicsr.data import build_dataloader, build_dataset  # noqa: E402
-from basicsr.data.data_sampler import EnlargedSampler  # noqa: E402
-from basicsr.models import build_model  # noqa: E402
+import torch
+from basicsr.data import build_dataloader, build_dataset
+from basicsr.data.data_sampler import EnlargedSampler
+from basicsr.models import build_model
 
 from mclir_basicsr.data.demo_data import build_demo_data  # noqa: E402
 from mclir_basicsr.data.lmdb_tools import folders_to_lmdb  # noqa: E402
+
+from benchmarks.common import OUT_DIR, ROOT, write_json
 
 BATCH, PATCH = 8, 64
 NETS = {'nafnet_tiny': dict(width=16, middle_blk_num=1, enc_blk_nums=[1, 1, 1], dec_blk_nums=[1, 1, 1]),
@@ -79,7 +74,7 @@ def main():
     parser.add_argument('--batches', type=int, default=30)
     parser.add_argument('--steps', type=int, default=10)
     parser.add_argument('--data-root', default=osp.join(ROOT, 'datasets', 'demo'))
-    parser.add_argument('--out', default=osp.join(HERE, 'out', 'loader.json'))
+    parser.add_argument('--out', default=osp.join(OUT_DIR, 'loader.json'))
     args = parser.parse_args()
     build_demo_data(root=args.data_root, tasks=('all_in_one', ))
     train = osp.join(args.data_root, 'all_in_one', 'train')
@@ -106,12 +101,10 @@ def main():
     print('\nloader/step (> 1: the loader keeps up):')
     for k, v in ratios.items():
         print(f'  {k}: {v:.1f}')
-    os.makedirs(osp.dirname(args.out), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump({'machine': {'cpu_count': os.cpu_count(), 'platform': platform.platform(), 'torch': torch.__version__,
-                               'torch_threads': torch.get_num_threads()},
-                   'batch': BATCH, 'patch': PATCH, 'loader_samples_per_s': loaders, 'step_samples_per_s': steps,
-                   'ratios': ratios}, f, indent=2)
+    write_json(args.out, {'machine': {'cpu_count': os.cpu_count(), 'platform': platform.platform(),
+                                      'torch': torch.__version__, 'torch_threads': torch.get_num_threads()},
+                          'batch': BATCH, 'patch': PATCH, 'loader_samples_per_s': loaders, 'step_samples_per_s': steps,
+                          'ratios': ratios}, indent=2)
     print(f'wrote {args.out}')
 
 

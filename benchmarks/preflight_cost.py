@@ -1,8 +1,8 @@
 """What the pre-flight data check costs at start-up: 10,000 pairs of 512x512 GT / 256x256 LQ PNGs (x2), as image
 folders and as lmdbs.
 
-    python benchmarks/preflight_cost.py [--pairs 10000] [--size 512] [--repeats 3]
-                                        [--out benchmarks/results/preflight_cost_cpu.json]
+    python -m benchmarks.preflight_cost [--pairs 10000] [--size 512] [--repeats 3]
+                                         [--out benchmarks/results/preflight_cost_cpu.json]
 
 Times :func:`mclir_basicsr.preflight.check_inputs` on one ``PairedImageDataset`` (``datasets.train``, ``gt_size``
 128) with ``check_images: true`` (the default: every image's header and end read, lmdb values in place) and
@@ -14,26 +14,21 @@ after the files' pages were dropped from the cache (``posix_fadvise(DONTNEED)``)
 from the disk of this machine. Slower storage (network file systems) pays more per file.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import platform
 import shutil
 import statistics
-import sys
 import time
 
-HERE = osp.dirname(osp.abspath(__file__))
-ROOT = osp.dirname(HERE)
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
 import mclir_basicsr  # noqa: E402,F401  (must precede basicsr)
 from mclir_basicsr import preflight  # noqa: E402
 from mclir_basicsr.data.lmdb_tools import folders_to_lmdb  # noqa: E402
+
+from benchmarks.common import BENCH_DIR, OUT_DIR, write_json
 
 SCALE, GT_SIZE, N_DECODE_SAMPLE = 2, 128, 200
 
@@ -111,8 +106,8 @@ def main(argv=None):
     parser.add_argument('--pairs', type=int, default=10000)
     parser.add_argument('--size', type=int, default=512, help='GT side; LQ is size // 2')
     parser.add_argument('--repeats', type=int, default=3)
-    parser.add_argument('--data', default=osp.join(HERE, 'out', 'preflight_cost'))
-    parser.add_argument('--out', default=osp.join(HERE, 'results', 'preflight_cost_cpu.json'))
+    parser.add_argument('--data', default=osp.join(OUT_DIR, 'preflight_cost'))
+    parser.add_argument('--out', default=osp.join(BENCH_DIR, 'results', 'preflight_cost_cpu.json'))
     args = parser.parse_args(argv)
     gt_dir, lq_dir, gt_db, lq_db, made = make_data(args.data, args.pairs, args.size)
     if made is not None:
@@ -149,9 +144,7 @@ def main(argv=None):
         'runs': runs,
         'decode_every_image_estimate_s': decode_all,
     }
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(result, f, indent=2)
+    write_json(args.out, result, indent=2)
     print(f'wrote {args.out}')
 
 

@@ -1,33 +1,34 @@
 """The benchmark scripts' option generation and bookkeeping (their timings and PSNRs are not unit-tested)."""
+import ast
 import copy
 import importlib.util
 import os.path as osp
-import sys
 
 import pytest
 
 from mclir_basicsr.checks.options import check_options
+from benchmarks import quality, quality_arms, quality_report
 from tests.conftest import ROOT
 
-
-def _load(name):
-    key = f'_bench_{name}'
-    if key not in sys.modules:  # step_cost registers a model class: import it once per session
-        spec = importlib.util.spec_from_file_location(key, osp.join(ROOT, 'benchmarks', f'{name}.py'))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+SCRIPTS = ('quality', 'step_cost', 'dcpt_quality', 'dcpt_probe', 'dsrir_quality', 'constyle_quality', 'loader',
+           'preflight_cost', 'bad_input_sweep')
 
 
 @pytest.fixture(scope='module')
-def quality():
-    return _load('quality')
+def step_cost_arms():
+    from benchmarks import step_cost_arms  # registers BenchAuthorsStyleModel: only for the tests that build arms
+    return step_cost_arms
 
 
-@pytest.fixture(scope='module')
-def step_cost():
-    return _load('step_cost')
+@pytest.mark.parametrize('name', SCRIPTS)
+def test_every_script_runs_as_a_module_of_the_benchmarks_package(name):
+    """Each script is ``python -m benchmarks.<name>`` (its docstring says so) and none edits sys.path."""
+    path = osp.join(ROOT, 'benchmarks', f'{name}.py')
+    with open(path) as f:
+        text = f.read()
+    assert importlib.util.find_spec(f'benchmarks.{name}').origin == path
+    assert f'python -m benchmarks.{name}' in ast.get_docstring(ast.parse(text))
+    assert 'sys.path' not in text
 
 
 def _diff(a, b, prefix=''):
@@ -44,9 +45,9 @@ def _diff(a, b, prefix=''):
 
 @pytest.mark.parametrize('task', ['sr_x2', 'dn_s25', 'dehaze'])
 @pytest.mark.parametrize('scale', ['cpu', 'gpu'])
-def test_quality_arms_differ_only_where_the_protocol_says(quality, task, scale):
+def test_quality_arms_differ_only_where_the_protocol_says(task, scale):
     kw = dict(iters=200, seed=11, lr=1e-4, val_freq=25, pretrain='/base.pth', scale=scale)
-    arms = {arm: quality.make_options(task, arm, 'n', **kw) for arm in quality.ARMS}
+    arms = {arm: quality_arms.make_options(task, arm, 'n', **kw) for arm in quality_arms.ARMS}
     for opt in arms.values():
         check_options(copy.deepcopy(opt))  # our keys are valid in every generated file
         assert opt['train']['total_iter'] == 200 and opt['manual_seed'] == 11
@@ -62,13 +63,13 @@ def test_quality_arms_differ_only_where_the_protocol_says(quality, task, scale):
     assert arms['spn_sub']['train']['spn_opt']['vgg_weights'] == 'random'
 
 
-def test_quality_sweep_changes_land_in_the_options(quality):
+def test_quality_sweep_changes_land_in_the_options():
     kw = dict(iters=10, seed=10, lr=1e-4, val_freq=5)
-    base = quality.make_options('sr_x2', 'spn_sub', 'n', **kw)
-    for arm, changes in quality.SWEEP:
-        opt = quality.make_options('sr_x2', arm, 'n', spn_changes=changes, **kw)
+    base = quality_arms.make_options('sr_x2', 'spn_sub', 'n', **kw)
+    for arm, changes in quality_arms.SWEEP:
+        opt = quality_arms.make_options('sr_x2', arm, 'n', spn_changes=changes, **kw)
         check_options(copy.deepcopy(opt))
-        diff = _diff(quality.make_options('sr_x2', arm, 'n', **kw), opt)
+        diff = _diff(quality_arms.make_options('sr_x2', arm, 'n', **kw), opt)
         if 'loss_weight' in changes:
             assert diff == ['train.spn_opt.loss_weight'] and opt['train']['spn_opt']['loss_weight'] == changes[
                 'loss_weight']
@@ -79,30 +80,30 @@ def test_quality_sweep_changes_land_in_the_options(quality):
     assert base['train']['history'].get('negatives') is None  # the main arm keeps the authors' default
 
 
-def test_quality_extra_arms_change_only_their_own_keys(quality):
+def test_quality_extra_arms_change_only_their_own_keys():
     kw = dict(iters=10, seed=10, lr=1e-4, val_freq=5)
-    authors = quality.make_options('dehaze', 'spn_authors', 'n', **kw)
+    authors = quality_arms.make_options('dehaze', 'spn_authors', 'n', **kw)
     assert authors['train']['spn_opt']['loss_weight'] == 0.001
-    assert _diff(quality.make_options('dehaze', 'spn_sub', 'n', **kw), authors) == ['train.spn_opt.loss_weight']
-    for arm, extra in quality.EXTRA_ARMS.items():
-        opt = quality.make_options('dehaze', arm, 'n', **kw)
+    assert _diff(quality_arms.make_options('dehaze', 'spn_sub', 'n', **kw), authors) == ['train.spn_opt.loss_weight']
+    for arm, extra in quality_arms.EXTRA_ARMS.items():
+        opt = quality_arms.make_options('dehaze', arm, 'n', **kw)
         check_options(copy.deepcopy(opt))  # loss_weight auto, target_ratio, adaptive, ...: all valid keys
         wanted = {f'train.{block}.{key}' for block in ('history', 'spn_opt') for key in extra.get(block, {})}
         wanted |= {'train.uncertainty_opt'} if 'uncertainty_opt' in extra else set()
         assert {d if not d.startswith('train.uncertainty_opt') else 'train.uncertainty_opt'
                 for d in _diff(authors, opt)} == wanted, arm
-    assert quality.make_options('dehaze', 'auto0.03', 'n', **kw)['train']['spn_opt']['target_ratio'] == 0.03
-    assert quality.make_options('dehaze', 'spn_sub', 'n', **kw)['train']['spn_opt']['loss_weight'] == 0.01
-    assert set(quality.WEIGHT_ARMS) <= set(quality.ARM_LABELS) and quality.WEIGHT_ARMS[0] == 'l1'
+    assert quality_arms.make_options('dehaze', 'auto0.03', 'n', **kw)['train']['spn_opt']['target_ratio'] == 0.03
+    assert quality_arms.make_options('dehaze', 'spn_sub', 'n', **kw)['train']['spn_opt']['loss_weight'] == 0.01
+    assert set(quality_arms.WEIGHT_ARMS) <= set(quality_arms.ARM_LABELS) and quality_arms.WEIGHT_ARMS[0] == 'l1'
 
 
-def test_quality_input_metrics_of_the_demo_tasks_come_from_the_demo(quality, monkeypatch):
+def test_quality_input_metrics_of_the_demo_tasks_come_from_the_demo(monkeypatch):
     import mclir_basicsr.cli.demo
     monkeypatch.setattr(mclir_basicsr.cli.demo, 'input_metrics', lambda root, task: (root, task))
-    assert quality.input_metrics('dn_s25') == (quality.DATA_ROOT, 'dn_s25')
+    assert quality_arms.input_metrics('dn_s25') == (quality_arms.DATA_ROOT, 'dn_s25')
 
 
-def test_quality_input_metrics_of_the_dehazing_task(quality, aio_data, tmp_path, monkeypatch):
+def test_quality_input_metrics_of_the_dehazing_task(aio_data, tmp_path, monkeypatch):
     """The hazy input's PSNR/SSIM: the validation pairs as AllInOneDataset reads them, equal to a direct reading of
     SOTS's layout (hazy/NNNN_A_beta.png <-> gt/NNNN.png)."""
     import glob
@@ -113,8 +114,8 @@ def test_quality_input_metrics_of_the_dehazing_task(quality, aio_data, tmp_path,
     (tmp_path / 'datasets' / 'demo').mkdir(parents=True)
     (tmp_path / 'datasets' / 'demo' / 'all_in_one').symlink_to(aio_data)
     (tmp_path / 'options').symlink_to(osp.join(ROOT, 'options'))
-    monkeypatch.setattr(quality, 'ROOT', str(tmp_path))
-    got = quality.input_metrics('dehaze')
+    monkeypatch.setattr(quality_arms, 'ROOT', str(tmp_path))
+    got = quality_arms.input_metrics('dehaze')
     val = aio_data / 'val' / 'dehaze'
     psnrs, ssims = [], []
     for hazy in sorted(glob.glob(str(val / 'hazy' / '*.png'))):
@@ -125,20 +126,20 @@ def test_quality_input_metrics_of_the_dehazing_task(quality, aio_data, tmp_path,
     assert got == pytest.approx({'psnr': np.mean(psnrs), 'ssim': np.mean(ssims)})
 
 
-def test_quality_vgg_weights_option(quality, tmp_path):
-    opt = quality.make_options('sr_x2', 'spn_sub', 'n', 10, 10, 1e-4, 5, vgg_weights='vgg16.pth')
+def test_quality_vgg_weights_option(tmp_path):
+    opt = quality_arms.make_options('sr_x2', 'spn_sub', 'n', 10, 10, 1e-4, 5, vgg_weights='vgg16.pth')
     assert opt['train']['spn_opt']['vgg_weights'] == osp.abspath('vgg16.pth')
-    assert 'spn_opt' not in quality.make_options('sr_x2', 'l1', 'n', 10, 10, 1e-4, 5, vgg_weights='x')['train']
+    assert 'spn_opt' not in quality_arms.make_options('sr_x2', 'l1', 'n', 10, 10, 1e-4, 5, vgg_weights='x')['train']
 
 
-def test_quality_summary_per_seed_mean_spread_and_difference(quality):
+def test_quality_summary_per_seed_mean_spread_and_difference():
     runs = {}
     for arm, psnrs in (('l1', [30.0, 30.2, 30.1]), ('spn_sub', [30.1, 30.2, 30.4])):
         for seed, p in zip((1, 2, 3), psnrs):
             runs[(arm, seed)] = {'final': {'psnr': p, 'ssim': p / 100}, 'seconds': 2.0}
     runs[('spn_sub', 2)]['curve'] = {'spn_ratio': [(5, 0.02), (10, 0.05)], 'spn_weight': [(5, 0.001), (10, 0.002)]}
     runs[('spn_sub', 3)]['curve'] = {'spn_ratio': [(10, 0.01)], 'spn_weight': [(10, 0.003)]}
-    out = quality.summarise(runs, ['l1', 'spn_sub'], [1, 2, 3])
+    out = quality_report.summarise(runs, ['l1', 'spn_sub'], [1, 2, 3])
     assert out['spn_sub']['spn_ratio_range'] == [0.01, 0.05] and 'spn_ratio_range' not in out['l1']
     assert out['spn_sub']['spn_weight_final'] == {'2': 0.002, '3': 0.003}
     assert out['l1']['psnr_mean'] == pytest.approx(30.1) and out['l1']['psnr_std'] == pytest.approx(0.1)
@@ -148,13 +149,13 @@ def test_quality_summary_per_seed_mean_spread_and_difference(quality):
 
 
 @pytest.mark.parametrize('argv', [['--task', 'sr_x2,dehaz'], ['--arms', 'spn_sub'], ['--arms', 'l1,auto0.5']])
-def test_quality_bad_task_or_arm_refused_before_any_run(quality, argv, capsys):
+def test_quality_bad_task_or_arm_refused_before_any_run(argv, capsys):
     with pytest.raises(SystemExit):
         quality.main(argv)
     assert argv[1] in capsys.readouterr().err
 
 
-def test_quality_gpu_scale_refused_without_cuda(quality, monkeypatch):
+def test_quality_gpu_scale_refused_without_cuda(monkeypatch):
     import torch
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     with pytest.raises(SystemExit):
@@ -162,14 +163,24 @@ def test_quality_gpu_scale_refused_without_cuda(quality, monkeypatch):
 
 
 @pytest.mark.e2e  # slow (seconds): outside the fast unit tier
-def test_step_cost_arms_build_as_described(step_cost, tmp_path):
-    models = {a: step_cost.build_arm('tiny', a, str(tmp_path / a), 'cpu') for a in ('Ds', 'Cb', 'Cf', 'Cc', 'F', 'F0')}
+def test_step_cost_arms_build_as_described(step_cost_arms, tmp_path):
+    models = {a: step_cost_arms.build_arm('tiny', a, str(tmp_path / a), 'cpu')
+              for a in ('Ds', 'Cb', 'Cf', 'Cc', 'F', 'F0')}
     assert models['Ds'].history.negatives_mode == 'round_robin' and len(models['Ds'].history) == 4
     assert models['Cb'].precision.dtype.is_floating_point and not models['Cb'].precision.scaling
     assert models['Cf'].precision.scaling
     assert models['Cc'].train_net_g is not models['Cc'].net_g
     assert models['F'].shared_vgg is not None and models['F0'].shared_vgg is None
     assert models['F'].cri_perceptual is not None and models['F0'].cri_perceptual is not None
+
+
+@pytest.mark.e2e  # a subprocess builds a model and takes a step
+def test_step_cost_memory_runs_each_arm_in_its_own_process(step_cost_arms):
+    """``python -m benchmarks.step_cost --_memory tiny:A`` from the repository root: one peak, no history copies."""
+    from benchmarks import step_cost_measure
+    out = step_cost_measure.measure_memory('tiny', ['A'], 1, 'cpu', 1)
+    assert set(out) == {'A'} and out['A']['arm'] == 'A' and out['A']['copies_nbytes'] == 0
+    assert out['A']['peak_delta_bytes'] > 0
 
 
 @pytest.mark.e2e  # slow (a real loader and training steps): outside the fast unit tier
@@ -179,8 +190,8 @@ def test_loader_benchmark_measures_a_real_loader_and_step(tmp_path):
     import cv2
     import numpy as np
 
+    from benchmarks import loader
     from mclir_basicsr.data.all_in_one_dataset import AllInOneDataset
-    loader = _load('loader')
     rng = np.random.default_rng(0)
     for sub in ('blur', 'sharp'):
         (tmp_path / 'deblur' / sub).mkdir(parents=True)
