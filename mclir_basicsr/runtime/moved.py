@@ -35,7 +35,7 @@ MOVED = {
     'vgg_weights': 'losses.vgg_weights',
     'vgg_convert': 'losses.vgg_convert',
     'models.checkpoints': 'training.checkpoints',
-    'models.guarded_step': 'training.guarded_step',
+    'models.guarded_step': 'training.step',
     'models.gt_losses': 'training.reconstruction',
     'models.compile_step': 'training.compile_step',
     'step_guard': 'training.step_guard',

@@ -25,7 +25,7 @@ def cpu_has_native_half():
 
 
 class StepPrecision:
-    """Autocast and (float16) loss scaling for one optimiser.
+    """Autocast and (float16) loss scaling for the optimisers of a step.
 
     Args:
         cfg (AmpConfig): from :func:`mclir_basicsr.training.options.parse_amp`.
@@ -66,9 +66,11 @@ class StepPrecision:
         """Divide the gradients by the scale, so they are checked at their true size (no-op without scaling)."""
         self.scaler.unscale_(optimizer)
 
-    def step(self, optimizer):
-        """``optimizer.step()``; with scaling, skipped if the gradients overflowed, and the scale updated."""
-        self.scaler.step(optimizer)
+    def step(self, optimizers):
+        """``step()`` of every optimizer; with scaling, skipped if the gradients overflowed, and the scale updated
+        once."""
+        for optimizer in optimizers:
+            self.scaler.step(optimizer)
         self.scaler.update()
 
     def skip(self):

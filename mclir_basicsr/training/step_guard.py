@@ -30,24 +30,25 @@ class StepGuard:
         self.bad_steps = 0
         self.last_saved = None  # named in the message when training stops
 
-    def step(self, optimizer, params, loss, current_iter, log_dict):
-        """Step ``optimizer`` if ``loss`` and the gradients of ``params`` are finite on every rank.
+    def step(self, optimizers, loss, current_iter, log_dict):
+        """Step every optimizer if ``loss`` and the gradients of their parameters are finite on every rank.
 
         Returns:
-            bool: True if the optimiser stepped (the caller then updates the EMA and the history copies).
+            bool: True if the optimisers stepped (the caller then updates the EMA and the history copies).
         """
-        params = list(params)
+        params = [p for optimizer in optimizers for group in optimizer.param_groups for p in group['params']]
         checked = self.cfg.enabled or self.precision.scaling
         if checked or self.clip is not None:
-            self.precision.unscale_(optimizer)  # fp16: check and clip the gradients at their true size
+            for optimizer in optimizers:
+                self.precision.unscale_(optimizer)  # fp16: check and clip the gradients at their true size
         if checked and not self._finite(loss, params):
-            self._skip(optimizer, loss, current_iter, log_dict)
+            self._skip(optimizers, loss, current_iter, log_dict)
             return False
         if self.clip is not None:  # the gradients are already all-reduced: the same norm on every rank
             norm = torch.nn.utils.clip_grad_norm_(params, self.clip.max_norm, self.clip.norm_type)
             log_dict['grad_norm'] = norm.item()
         self.bad_steps = 0
-        self.precision.step(optimizer)
+        self.precision.step(optimizers)
         return True
 
     def _finite(self, loss, params):
@@ -58,12 +59,13 @@ class StepGuard:
             values.append(torch.stack(torch._foreach_norm(grads)).float())
         return all_ranks_agree(bool(torch.isfinite(torch.cat(values)).all().item()), self.device)
 
-    def _skip(self, optimizer, loss, current_iter, log_dict):
+    def _skip(self, optimizers, loss, current_iter, log_dict):
         # fp16 with a finite loss: the scaled gradients overflowed, which the scaler handles by halving its scale
         overflow = self.precision.scaling and all_ranks_agree(bool(torch.isfinite(loss.detach()).all().item()),
                                                               self.device)
         self.precision.skip()
-        optimizer.zero_grad(set_to_none=True)
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
         logger = get_root_logger()
         if overflow and self.precision.scale >= MIN_HEALTHY_SCALE:
             logger.info(f'iter {current_iter}: fp16 gradient overflow, step skipped; loss scale now '

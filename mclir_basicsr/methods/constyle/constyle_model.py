@@ -25,12 +25,10 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from ...training.checkpoints import AtomicCheckpoints
-from ...training.guarded_step import STEP_KEYS, GuardedStep
 from ...training.reconstruction import reconstruction_losses
+from ...training.step import STEP_KEYS, TrainingStep
 from ...utils import bare_module
-from ..mclir.mclir_model import MCLIRModel
-from ..mclir.options import MCLIR_TOP_KEYS, MCLIR_TRAIN_KEYS, check_mclir_train_options
+from ..mclir.mclir_model import mclir_model_class
 from .constyle_authors_keys import rename_authors_state
 from .constyle_nafnet_arch import PROMPTER_PREFIX
 from .options import AUX_LOSSES, PATH_KEYS, check_constyle_options
@@ -64,8 +62,6 @@ class PromptedSteps:
         if self.frozen_from_start:  # before anything copies net_g (EMA, history copies)
             load_pretrained_prompter(self.net_g, self.opt['path'])
         super().init_training_settings()
-        if not hasattr(self, 'train_net_g'):
-            self.train_net_g = self.net_g
         train_opt = self.opt['train']
         self.constyle_iter = 0 if self.frozen_from_start else int(train_opt['ConStyle_iter'])
         self.aux_losses = {name: build_loss(dict(train_opt[key])).to(self.device)
@@ -110,7 +106,7 @@ class PromptedSteps:
 
 
 @MODEL_REGISTRY.register()
-class ConStyleModel(PromptedSteps, GuardedStep, AtomicCheckpoints, SRModel):
+class ConStyleModel(PromptedSteps, TrainingStep, SRModel):
     """SRModel jointly training a ConStyle-prompted restorer and its prompter (see the module doc)."""
 
     plugin_option_keys = {'train': CONSTYLE_TRAIN_KEYS + STEP_KEYS, 'top': ()}
@@ -130,23 +126,6 @@ class IRConStyleModel(ConStyleModel):
     frozen_from_start = True
 
 
-@MODEL_REGISTRY.register()
-class MCLIRConStyleModel(PromptedSteps, MCLIRModel):
-    """ConStyleModel's losses inside MCLIRModel's step: history copies and SPN (see the module doc)."""
-
-    plugin_option_keys = {'train': MCLIR_TRAIN_KEYS + CONSTYLE_TRAIN_KEYS, 'top': MCLIR_TOP_KEYS}
-    mclir_base = ConStyleModel
-
-    @classmethod
-    def check_options(cls, opt, path=''):
-        check_mclir_train_options(opt)
-        check_constyle_options(opt, cls.__name__, frozen=cls.frozen_from_start)
-
-
-@MODEL_REGISTRY.register()
-class MCLIRIRConStyleModel(MCLIRConStyleModel):
-    """IRConStyleModel (a frozen, pre-trained prompter) inside MCLIRModel's step: history copies and SPN."""
-
-    plugin_option_keys = {'train': MCLIR_TRAIN_KEYS + IR_TRAIN_KEYS, 'top': MCLIR_TOP_KEYS, 'path': PATH_KEYS}
-    mclir_base = IRConStyleModel
-    frozen_from_start = True
+# SPN on ConStyle: the same composition as every base class (MCLIRModel with base_model_type: ConStyleModel)
+MCLIRConStyleModel = mclir_model_class(ConStyleModel)
+MCLIRIRConStyleModel = mclir_model_class(IRConStyleModel)

@@ -20,25 +20,25 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from ...checks.options import OptionError
-from ...training.checkpoints import AtomicCheckpoints
-from ...training.reconstruction import reconstruction_losses
+from ...training.step import STEP_KEYS, TrainingStep
 from .feature_hooks import FeatureHooks
 from .options import DCPT_TOP_KEYS, DCPT_TRAIN_KEYS, DEFAULT_NUM_CLASSES, check_dcpt_options, task_names
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: the step's bad_steps and amp beside it
 
 
 @MODEL_REGISTRY.register()
-class DCPTModel(AtomicCheckpoints, SRModel):
+class DCPTModel(TrainingStep, SRModel):
     """SRModel's network, EMA, losses and checkpoints plus the degradation classifier ``net_dc`` (see module doc)."""
 
-    plugin_option_keys = {'train': DCPT_TRAIN_KEYS, 'top': DCPT_TOP_KEYS}
+    plugin_option_keys = {'train': DCPT_TRAIN_KEYS + STEP_KEYS, 'top': DCPT_TOP_KEYS}
     state_key = 'dcpt'
     trains_classifier = True
 
-    @staticmethod
-    def check_options(opt, path=''):
+    @classmethod
+    def check_options(cls, opt, path=''):
         check_dcpt_options(opt)
+        cls.check_step_options(opt.get('train') or {})
 
     def __init__(self, opt):
         super().__init__(opt)  # SRModel: net_g, pretrain_network_g, then init_training_settings when training
@@ -78,24 +78,20 @@ class DCPTModel(AtomicCheckpoints, SRModel):
         label = data.get('label', data.get('dataset_idx'))  # dataset_idx: the DCPT authors' datasets
         self.label = None if label is None else torch.as_tensor(label).to(self.device)
 
-    # ------------------------------------------------------------------ the method
-    def optimize_parameters(self, current_iter):
+    # ------------------------------------------------------------------ the method (hooks of the one training step)
+    def training_losses(self, current_iter):
+        """Generation (``net_g(gt)`` against GT) and classification of ``net_g(lq)``'s features; both optimizers
+        step on the sum."""
         if self.label is None:
             raise OptionError('DCPTModel needs a degradation label per sample (the key label, as AllInOneDataset '
                               'gives): use type: AllInOneDataset for datasets.train.')
-        self.progressive_batch(current_iter)
-        self.optimizer_g.zero_grad()
-        self.optimizer_dc.zero_grad()
-        losses = self.reconstruction_losses(self.net_g(self.gt))
-        logits = self.classify(self.net_g, self.hooks, self.lq)
-        losses['l_cls'] = self.cri_classify(logits, self.label)
-        sum(losses.values()).backward()
-        self.optimizer_g.step()
-        self.optimizer_dc.step()
-        self.log_dict = self.reduce_loss_dict(losses)
-        self.log_dict['acc'] = float((logits.argmax(1) == self.label).float().mean() * 100)
-        if self.ema_decay > 0:
-            self.model_ema(decay=self.ema_decay)
+        losses = self.reconstruction_losses(self.train_net_g(self.gt))
+        self.logits = self.classify(self.train_net_g, self.hooks, self.lq)
+        losses['l_cls'] = self.cri_classify(self.logits, self.label)
+        return losses
+
+    def step_diagnostics(self):
+        return {'acc': float((self.logits.argmax(1) == self.label).float().mean() * 100)}
 
     def classify(self, net, hooks, lq):
         """Logits of ``net_dc`` on the hooked features of ``net(lq)``."""
@@ -103,20 +99,18 @@ class DCPTModel(AtomicCheckpoints, SRModel):
             self.output = net(lq)
         return self.net_dc(features)
 
-    def reconstruction_losses(self, output):
-        return reconstruction_losses(self, output)
-
     def save(self, epoch, current_iter):
         self.save_network(self.net_dc, 'net_dc', current_iter)  # networks before the state that names them
         super().save(epoch, current_iter)
 
     def plugin_training_state(self):
-        return {'format': STATE_FORMAT}
+        return dict(super().plugin_training_state(), format=STATE_FORMAT)
 
     def load_plugin_training_state(self, entry, source):
         if entry is not None and entry.get('format') != STATE_FORMAT:
             raise ValueError(f'{source} was written by another version of mclir-basicsr (DCPT state format '
                              f'{entry.get("format")}, expected {STATE_FORMAT}). Resume with the version that wrote it.')
+        super().load_plugin_training_state(entry, source)
 
     # ------------------------------------------------------------------ validation: classification accuracy
     def test(self):

@@ -12,6 +12,7 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from ...checks.options import OptionError, check_int
+from ...training.step import STEP_KEYS
 from .dcpt_model import DCPTModel
 from .options import DCPT_TOP_KEYS, check_dcpt_options
 
@@ -36,13 +37,14 @@ def fixed_label(opt):
 class DCPTTransferModel(DCPTModel):
     """SRModel trained with an extra classification loss through a frozen degradation classifier (module doc)."""
 
-    plugin_option_keys = {'train': ('classify_opt', 'progressive'), 'top': DCPT_TOP_KEYS + LABEL_KEYS}
+    plugin_option_keys = {'train': ('classify_opt', 'progressive') + STEP_KEYS, 'top': DCPT_TOP_KEYS + LABEL_KEYS}
     state_key = 'dcpt_transfer'
     trains_classifier = False
 
-    @staticmethod
-    def check_options(opt, path=''):
+    @classmethod
+    def check_options(cls, opt, path=''):
         check_dcpt_options(opt, transfer=True)
+        cls.check_step_options(opt.get('train') or {})
         if (opt.get('path') or {}).get('pretrain_network_dc') is None:
             raise OptionError('path.pretrain_network_dc is required: the classifier trained by DCPTModel '
                               '(experiments/<name>/models/net_dc_<iter>.pth), frozen during transfer.')
@@ -58,22 +60,20 @@ class DCPTTransferModel(DCPTModel):
     def setup_optimizers(self):
         SRModel.setup_optimizers(self)  # optim_g only: the classifier stays frozen
 
-    def optimize_parameters(self, current_iter):
-        self.progressive_batch(current_iter)
+    def training_losses(self, current_iter):
+        """The restoration of ``lq`` against GT, and the frozen classifier's verdict on its features."""
         label = self.label if self.fixed_label is None else torch.full((self.lq.shape[0], ), self.fixed_label,
                                                                        dtype=torch.long, device=self.device)
         if label is None:
             raise OptionError('DCPTTransferModel needs a degradation label: set transfer_label: <class index>, or '
                               'train on AllInOneDataset (its task labels).')
-        self.optimizer_g.zero_grad()
-        logits = self.classify(self.net_g, self.hooks, self.lq)  # sets self.output
+        logits = self.classify(self.train_net_g, self.hooks, self.lq)  # sets self.output
         losses = self.reconstruction_losses(self.output)
         losses['l_cls'] = self.cri_classify(logits, label)
-        sum(losses.values()).backward()
-        self.optimizer_g.step()
-        self.log_dict = self.reduce_loss_dict(losses)
-        if self.ema_decay > 0:
-            self.model_ema(decay=self.ema_decay)
+        return losses
+
+    def step_diagnostics(self):
+        return {}
 
     test = SRModel.test
     nondist_validation = SRModel.nondist_validation

@@ -96,6 +96,7 @@ class DSRIRPSNRLoss(_CheckedLoss):
 
     OPTION_DEFAULTS = {'loss_weight': 1.0, 'stage_weights': [1.0, 0.25, 0.25], 'eps': 1e-8}
     takes_stages = True  # as train.pixel_opt of a multi-output network it gets every stage's image
+    negative_values = True  # a log: SPN's automatic weight, a fraction of the reconstruction loss, cannot follow it
 
     def __init__(self, loss_weight=1.0, stage_weights=(1.0, 0.25, 0.25), eps=1e-8):
         super().__init__()

@@ -14,15 +14,13 @@ negatives are their final images, against the final output (``model_type: MCLIRD
 """
 from basicsr.losses import build_loss
 from basicsr.models.sr_model import SRModel
-from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
+from basicsr.utils.registry import ARCH_REGISTRY, MODEL_REGISTRY
 
 from ...checks.options import OptionError, check_loss_blocks, check_network_trait
-from ...training.checkpoints import AtomicCheckpoints
-from ...training.guarded_step import STEP_KEYS, GuardedStep
 from ...training.progressive import check_progressive
 from ...training.reconstruction import reconstruction_losses
-from ..mclir.mclir_model import MCLIRModel
-from ..mclir.options import MCLIR_TOP_KEYS, MCLIR_TRAIN_KEYS, check_mclir_train_options
+from ...training.step import STEP_KEYS, TrainingStep
+from ..mclir.mclir_model import mclir_model_class
 
 STAGE_LOSSES = {'stage_uncertainty_opt': 'l_ul', 'pocl_opt': 'l_pocl'}  # option key -> logged name
 DSRIR_TRAIN_KEYS = tuple(STAGE_LOSSES) + ('progressive', )
@@ -60,8 +58,6 @@ class StageLosses:
 
     def init_training_settings(self):
         super().init_training_settings()
-        if not hasattr(self, 'train_net_g'):
-            self.train_net_g = self.net_g
         train_opt = self.opt['train']
         self.stage_losses = {name: build_loss(dict(train_opt[key])).to(self.device)
                              for key, name in STAGE_LOSSES.items() if train_opt.get(key) is not None}
@@ -76,7 +72,7 @@ class StageLosses:
 
 
 @MODEL_REGISTRY.register()
-class DSRIRModel(StageLosses, GuardedStep, AtomicCheckpoints, SRModel):
+class DSRIRModel(StageLosses, TrainingStep, SRModel):
     """SRModel whose training step uses every stage of a DSRIR-style network (see the module doc)."""
 
     plugin_option_keys = {'train': DSRIR_TRAIN_KEYS + STEP_KEYS, 'top': ()}
@@ -88,20 +84,5 @@ class DSRIRModel(StageLosses, GuardedStep, AtomicCheckpoints, SRModel):
         cls.check_step_options(opt.get('train') or {})
 
 
-@MODEL_REGISTRY.register()
-class MCLIRDSRIRModel(StageLosses, MCLIRModel):
-    """DSRIRModel's losses inside MCLIRModel's step: history copies, SPN, guard, AMP, compile (see the module doc)."""
-
-    plugin_option_keys = {'train': MCLIR_TRAIN_KEYS + tuple(STAGE_LOSSES), 'top': MCLIR_TOP_KEYS}
-    mclir_base = DSRIRModel  # model_type: MCLIRModel + base_model_type: DSRIRModel builds this class
-
-    @classmethod
-    def check_options(cls, opt, path=''):
-        check_mclir_train_options(opt)
-        check_dsrir_options(opt, cls.__name__)
-        train_opt = opt['train']
-        pixel = LOSS_REGISTRY.get(train_opt['pixel_opt']['type']) if train_opt.get('pixel_opt') else None
-        if train_opt['spn_opt'].get('loss_weight') == 'auto' and getattr(pixel, 'takes_stages', False):
-            raise OptionError('train.spn_opt.loss_weight: auto keeps l_spn at a fraction of the reconstruction loss, '
-                              'but DSRIRPSNRLoss (train.pixel_opt) is a log and is negative. Give a fixed '
-                              'loss_weight (e.g. 0.001).')
+# SPN on DSRIR: the same composition as every base class (MCLIRModel with base_model_type: DSRIRModel)
+MCLIRDSRIRModel = mclir_model_class(DSRIRModel)

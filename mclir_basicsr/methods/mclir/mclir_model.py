@@ -15,23 +15,21 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from ...checks.options import OptionError, check_no_hard_coded_cuda, registered_name
 from ...losses.shared_vgg import share_vgg_features
-from ...training.checkpoints import AtomicCheckpoints
 from ...training.compile_step import compile_training_step
-from ...training.options import parse_amp, parse_compile, parse_grad_clip, parse_guard
-from ...training.precision import StepPrecision
-from ...training.reconstruction import reconstruction_losses
-from ...training.step_guard import StepGuard
+from ...training.options import parse_compile
+from ...training.step import TrainingStep
 from .history import AdaptiveRefresh, HistoryBank
 from .options import MCLIR_TOP_KEYS, MCLIR_TRAIN_KEYS, check_mclir_train_options, parse_history
 from .spn_diagnostics import SPNDiagnostics
 from .spn_weight import AutoSPNWeight
 
+_PACKAGE = __name__.split('.')[0] + '.'
 FRESH_SEED_OFFSET = 7919  # copies' fresh initialisations use manual_seed + offset + index, on a forked RNG
 STATE_FORMAT = 3  # 3: history copies as torch's state dict of the HistoryBank; 2: a list of per-copy dicts
 
 
 @MODEL_REGISTRY.register()
-class MCLIRModel(AtomicCheckpoints, SRModel):
+class MCLIRModel(TrainingStep, SRModel):
     """SRModel trained with the Self-Prior guided Negative loss against frozen history copies of ``net_g``.
 
     Adds to SRModel (whose behaviour is otherwise unchanged: pixel_opt, perceptual_opt, ema_decay, validation,
@@ -73,10 +71,10 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
         if not (isinstance(base, type) and issubclass(base, SRModel)):
             return (f'base_model_type {getattr(base, "__name__", base)} is not a subclass of SRModel; MCLIR extends '
                     f'SRModel-style models (net_g, lq, gt).')
-        if not issubclass(base, MCLIRModel) and base.optimize_parameters is not SRModel.optimize_parameters:
+        if base.optimize_parameters not in (SRModel.optimize_parameters, TrainingStep.optimize_parameters):
             return (f'base_model_type {base.__name__} has its own optimize_parameters; MCLIR\'s training step would '
-                    f'replace it. Subclass MCLIRModel instead and add self.spn_loss(output) to your loss and '
-                    f'self.history.step(current_iter) after the optimiser step.')
+                    f'replace it. Write its losses as the training_losses hook of TrainingStep '
+                    f'(mclir_basicsr.training.step) instead, and MCLIR composes with it.')
         return None
 
     def __new__(cls, opt=None, *args, **kwargs):
@@ -84,44 +82,30 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
             cls = cls.resolve_model_class(opt)
         return super().__new__(cls)
 
-    # ------------------------------------------------------------------ the method
-    def optimize_parameters(self, current_iter):
-        self.progressive_batch(current_iter)
-        self.optimizer_g.zero_grad()
-        with self.precision.autocast(), self._one_vgg_pass_per_tensor():
-            # the copies run first, so their activations never sit on top of the training graph's
-            negatives = self.history.negatives(self.lq, current_iter)
-            losses = self.training_losses(current_iter)  # sets self.output
-            if self.cri_unc is not None:
-                losses['l_unc'] = self.cri_unc(self.output, self.gt, negatives)
-            losses['l_spn'] = self.spn_loss(self.output, negatives)
-            l_total = sum(losses.values())
-        self.precision.backward(l_total)  # also for a bad loss: under DDP every rank joins the gradient all-reduce
-        self.log_dict = self.reduce_loss_dict(losses)
-        self.log_dict.update(self.diagnostics.step(self.log_dict, self.cri_spn, current_iter))
-        self.log_dict.update(self.step_diagnostics())
+    # ------------------------------------------------------------------ the method (hooks of the one training step)
+    def step_losses(self, current_iter):
+        # the copies run first, so their activations never sit on top of the training graph's
+        negatives = self.history.negatives(self.lq, current_iter)
+        losses = self.training_losses(current_iter)  # sets self.output
+        if self.cri_unc is not None:
+            losses['l_unc'] = self.cri_unc(self.output, self.gt, negatives)
+        losses['l_spn'] = self.spn_loss(self.output, negatives)
+        return losses
+
+    def loss_context(self):
+        return self.shared_vgg.sharing() if self.shared_vgg is not None else contextlib.nullcontext()
+
+    def step_log(self, losses, current_iter):
+        log = self.diagnostics.step(self.log_dict, self.cri_spn, current_iter)
+        log.update(super().step_log(losses, current_iter))
         if self.auto_weight is not None:  # the next step's lambda, from this step's rank-averaged losses
-            self.log_dict['spn_weight'] = self.cri_spn.loss_weight
+            log['spn_weight'] = self.cri_spn.loss_weight
             self.cri_spn.loss_weight = self.auto_weight.update(losses, current_iter)
-        if not self.guard.step(self.optimizer_g, self.net_g.parameters(), l_total, current_iter, self.log_dict):
-            return  # skipped: weights, EMA and copies unchanged
-        if self.ema_decay > 0:
-            self.model_ema(decay=self.ema_decay)
+        return log
+
+    def after_step(self, current_iter):
+        super().after_step(current_iter)
         self.refresh_history(current_iter)
-
-    def training_losses(self, current_iter):
-        """``self.output`` = the network on ``self.lq`` and its losses against GT (model classes whose network
-        returns more override this: ``MCLIRDSRIRModel``, ``MCLIRConStyleModel``)."""
-        self.output = self.train_net_g(self.lq)
-        return self.reconstruction_losses(self.output)
-
-    def step_diagnostics(self):
-        """Extra plain floats to log for this step (model classes with more to say override this)."""
-        return {}
-
-    def reconstruction_losses(self, output):
-        """SRModel's losses against GT: ``l_pix``, ``l_percep``, ``l_style`` (those configured)."""
-        return reconstruction_losses(self, output)
 
     def refresh_history(self, current_iter):
         """After a good optimiser step: refresh the copies due at ``current_iter`` (their periods), then, with
@@ -172,9 +156,6 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
             logger.info('perceptual_opt and spn_opt share one VGG pass of the output (same feature space).'
                         if self.shared_vgg is not None else
                         'perceptual_opt and spn_opt use different VGG feature spaces: each runs its own VGG pass.')
-        self.precision = StepPrecision(parse_amp(train_opt), self.device)
-        self.guard = StepGuard(parse_guard(train_opt), self.precision, self.device, parse_grad_clip(train_opt))
-        self.train_net_g = self.net_g  # what the training step calls; net_g (saved, validated) stays as it is
         self.compile_cfg = compile_training_step(self, parse_compile(train_opt), logger)
         logger.info(f'MCLIR training step: {self.precision.describe()}.')
 
@@ -186,34 +167,25 @@ class MCLIRModel(AtomicCheckpoints, SRModel):
             fresh = build_network(self.opt['network_g'])
         return fresh.to(self.device)
 
-    def _one_vgg_pass_per_tensor(self):
-        return self.shared_vgg.sharing() if self.shared_vgg is not None else contextlib.nullcontext()
-
     # ------------------------------------------------------------------ checkpoints
     def plugin_training_state(self):
         """The ``mclir`` entry of a training state: the history copies and the step's own state."""
-        return {
-            'format': STATE_FORMAT,
-            'history': self.history.training_state(),
-            'bad_steps': self.guard.bad_steps,
-            'amp': self.precision.state_dict(),
-            'adaptive_refreshes': None if self.adaptive is None else self.adaptive.count,
-            'diagnostics': self.diagnostics.state_dict(),
-            'spn_weight': None if self.auto_weight is None else self.auto_weight.state_dict(),
-        }
-
-    def training_state_saved(self, path):
-        self.guard.last_saved = path
+        return dict(
+            super().plugin_training_state(),  # bad_steps, amp
+            format=STATE_FORMAT,
+            history=self.history.training_state(),
+            adaptive_refreshes=None if self.adaptive is None else self.adaptive.count,
+            diagnostics=self.diagnostics.state_dict(),
+            spn_weight=None if self.auto_weight is None else self.auto_weight.state_dict(),
+        )
 
     def load_plugin_training_state(self, mclir, source):
         if mclir is None:
             get_root_logger().warning(f'{source} holds no history copies (a plain BasicSR state?): the copies start '
                                       f'from the resumed network_g instead.')
             return
+        super().load_plugin_training_state(mclir, source)  # bad_steps, amp
         self.history.load_training_state(_history_tensors(mclir, source), source=source)
-        self.guard.bad_steps = int(mclir.get('bad_steps', 0))
-        self.guard.last_saved = source
-        self.precision.load_state_dict(mclir.get('amp'), source=source)
         if self.adaptive is not None:
             self.adaptive.count = int(mclir.get('adaptive_refreshes') or 0)
         self.diagnostics.load_state_dict(mclir.get('diagnostics'))
@@ -264,12 +236,35 @@ def mclir_model_class(base):
     check_no_hard_coded_cuda(base, 'base_model_type')
     cls = type(f'MCLIR{base.__name__}', (MCLIRModel, base), {
         '__doc__': f'{base.__name__} with history-copy negatives and the SPN loss (see MCLIRModel).',
-        '__module__': __name__,
+        '__module__': base.__module__ if base.__module__.startswith(_PACKAGE) else __name__,
         'mclir_base': base,
+        'plugin_option_keys': _merged_keys(MCLIRModel, base),
+        'check_options': classmethod(_checks_of_both(base)),
     })
     taken = cls.__name__ in MODEL_REGISTRY
     MODEL_REGISTRY.register(cls, suffix=base.__module__.replace('.', '_') if taken else None)
     return cls
+
+
+def _merged_keys(*classes):
+    """The union of the ``plugin_option_keys`` of ``classes``, per section."""
+    merged = {}
+    for c in classes:
+        for section, keys in (getattr(c, 'plugin_option_keys', None) or {}).items():
+            merged[section] = tuple(dict.fromkeys(merged.get(section, ()) + tuple(keys)))
+    return merged
+
+
+def _checks_of_both(base):
+    """``check_options`` of ``MCLIR<base>``: MCLIR's keys, then the base class's own check."""
+
+    def check_options(cls, opt, path=''):
+        MCLIRModel.check_options(opt, path)
+        base_check = getattr(base, 'check_options', None)
+        if base_check is not None:
+            base_check(opt, path)
+
+    return check_options
 
 
 def _composed_class(base):

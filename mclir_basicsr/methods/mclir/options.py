@@ -16,6 +16,7 @@
   class of this plugin reads them (:mod:`mclir_basicsr.training.options`).
 * top level ``base_model_type``: the BasicSR model class that ``MCLIRModel`` extends (default ``SRModel``).
 """
+from basicsr.utils.registry import LOSS_REGISTRY
 from dataclasses import dataclass, field
 from typing import List, Optional
 
@@ -157,6 +158,13 @@ def check_mclir_train_options(opt):
         raise OptionError('train.spn_opt is required by MCLIR models: add e.g.\n'
                           '  spn_opt:\n    type: SPNLoss\n    loss_weight: 0.001\n    vgg_weights: random')
     check_loss_options(spn, 'train.spn_opt')
+    pixel = train_opt.get('pixel_opt')
+    pixel_cls = LOSS_REGISTRY.get(pixel['type']) if isinstance(pixel, dict) and pixel.get('type') in LOSS_REGISTRY \
+        else None
+    if spn.get('loss_weight') == 'auto' and getattr(pixel_cls, 'negative_values', False):
+        raise OptionError(f'train.spn_opt.loss_weight: auto keeps l_spn at a fraction of the reconstruction loss, but '
+                          f'{pixel["type"]} (train.pixel_opt) is a log and is negative. Give a fixed loss_weight (e.g. '
+                          f'0.001).')
     if train_opt.get('uncertainty_opt') is not None:
         unc = train_opt['uncertainty_opt']
         if not isinstance(unc, dict):
