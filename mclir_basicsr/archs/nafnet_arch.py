@@ -32,6 +32,31 @@ import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 
 
+class _ChannelLayerNorm(torch.autograd.Function):
+    """``w * (x - mean_c x) / sqrt(var_c x + eps) + b`` with its gradient written out: autograd would keep every
+    intermediate of the plain expression for the backward pass; this keeps the normalised ``y`` and the variance
+    (less memory, fewer kernels; the forward is the same arithmetic as the plain expression)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        mean = x.mean(dim=1, keepdim=True)
+        var = (x - mean).pow(2).mean(dim=1, keepdim=True)
+        y = (x - mean) / torch.sqrt(var + eps)
+        ctx.save_for_backward(y, var, weight)
+        ctx.eps = eps
+        return y * weight.view(1, -1, 1, 1) + bias.view(1, -1, 1, 1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, var, weight = ctx.saved_tensors
+        g = grad * weight.view(1, -1, 1, 1)
+        # d/dx of the normalisation: remove the mean of g and its component along y, scale by 1 / std
+        grad_x = (g - g.mean(dim=1, keepdim=True) - y * (g * y).mean(dim=1, keepdim=True)) / torch.sqrt(var + ctx.eps)
+        grad_weight = (grad * y).sum(dim=(0, 2, 3))
+        grad_bias = grad.sum(dim=(0, 2, 3))
+        return grad_x.to(y.dtype), grad_weight.to(weight.dtype), grad_bias.to(weight.dtype), None
+
+
 class LayerNorm2d(nn.Module):
     """Layer normalisation over the channel axis of an NCHW tensor, with a per-channel affine transform.
 
@@ -47,10 +72,7 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x):
-        mean = x.mean(dim=1, keepdim=True)
-        var = (x - mean).pow(2).mean(dim=1, keepdim=True)
-        x = (x - mean) / torch.sqrt(var + self.eps)
-        return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        return _ChannelLayerNorm.apply(x, self.weight, self.bias, self.eps)
 
 
 class SimpleGate(nn.Module):
