@@ -1,12 +1,9 @@
-"""What every model class of this plugin shares: atomic checkpoints, training states that resume bit for bit, and
-progressive patch/batch sizes (``train.progressive``)."""
+"""What every model class of this plugin shares: atomic checkpoints and training states that resume bit for bit."""
 import os
-from basicsr.utils import get_root_logger
-from basicsr.utils.dist_util import get_dist_info, master_only
+from basicsr.utils.dist_util import master_only
 from collections import OrderedDict
 
 from ..utils import atomic_torch_save, bare_module
-from .progressive import BATCH_KEYS, SEED_OFFSET, ProgressivePatches, check_progressive
 from .ranks import world_size
 from .rng_state import capture_rng_state, restore_rng_state
 
@@ -20,34 +17,10 @@ class AtomicCheckpoints:
       :meth:`plugin_training_state` and the random-number states (``rng``), so a resumed run continues the same
       random stream; atomic;
     * ``resume_training``: BasicSR's, then :meth:`load_plugin_training_state` and the random-number states
-      (single process; under DDP each rank keeps the stream BasicSR seeded);
-    * ``train.progressive`` (:mod:`mclir_basicsr.progressive`): :meth:`progressive_batch`, called first in every
-      training step, crops and subsamples the batch; the crop generator's state is in the training state.
+      (single process; under DDP each rank keeps the stream BasicSR seeded).
     """
 
     state_key = 'plugin'  # the training-state entry of the class (MCLIRModel: 'mclir')
-    progressive = None
-
-    def init_training_settings(self):
-        super().init_training_settings()
-        schedule = check_progressive(self.opt)
-        if schedule is not None:
-            seed = int(self.opt.get('manual_seed') or 0) + SEED_OFFSET + get_dist_info()[0]
-            self.progressive = ProgressivePatches(**schedule, seed=seed)
-
-    def progressive_batch(self, current_iter):
-        """This step's batch cropped and subsampled as ``train.progressive`` says (nothing without it)."""
-        if self.progressive is None:
-            return
-        tensors = {k: getattr(self, k) for k in BATCH_KEYS if getattr(self, k, None) is not None}
-        cropped, changed = self.progressive.apply(tensors, current_iter)
-        for key, value in cropped.items():
-            setattr(self, key, value)
-        if changed:
-            stage = self.progressive.current_stage
-            get_root_logger().info(f'Progressive training, stage {stage + 1}/{len(self.progressive.patch_sizes)} from '
-                                   f'iteration {current_iter}: patch {self.progressive.patch_sizes[stage]}, batch '
-                                   f'{self.progressive.batch_sizes[stage]} per GPU.')
 
     def plugin_training_state(self):
         """The class's own values in the training state (plain values and tensors)."""
@@ -72,8 +45,6 @@ class AtomicCheckpoints:
         if current_iter == -1:
             return
         entry = dict(self.plugin_training_state(), rng=capture_rng_state())
-        if self.progressive is not None:
-            entry['progressive'] = self.progressive.state_dict()
         state = {
             'epoch': epoch,
             'iter': current_iter,
@@ -93,9 +64,5 @@ class AtomicCheckpoints:
         source = self.opt['path'].get('resume_state') or 'resume state'
         entry = resume_state.get(self.state_key)
         self.load_plugin_training_state(entry, source)
-        if self.progressive is not None and (entry or {}).get('progressive') is not None:
-            if not self.progressive.load_state_dict(entry['progressive']):
-                get_root_logger().warning(f'train.progressive differs from the schedule {source} was trained with: '
-                                          f'the new schedule applies from iteration {resume_state["iter"] + 1}.')
         if entry is not None and world_size() == 1:
             restore_rng_state(entry['rng'])  # the uninterrupted run's random stream continues exactly

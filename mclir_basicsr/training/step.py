@@ -11,13 +11,19 @@ EMA, then the class's after-step work. A method adds what is its own through the
 * :meth:`step_log`: plain floats to log beside the losses;
 * :meth:`after_step`: after a good optimiser step (SPN: refresh the history copies).
 
+``train.progressive`` (:mod:`.progressive`) crops and subsamples the batch first in every step; the crop
+generator's state is in the training state.
+
 The guard's count of bad steps and the gradient scaler are in every training state (``bad_steps``, ``amp``).
 """
 import contextlib
+from basicsr.utils import get_root_logger
+from basicsr.utils.dist_util import get_dist_info
 
 from .checkpoints import AtomicCheckpoints
 from .options import parse_amp, parse_grad_clip, parse_guard
 from .precision import StepPrecision
+from .progressive import BATCH_KEYS, SEED_OFFSET, ProgressivePatches, check_progressive
 from .reconstruction import reconstruction_losses
 from .step_guard import StepGuard
 
@@ -39,6 +45,25 @@ class TrainingStep(AtomicCheckpoints):
         self.precision = StepPrecision(parse_amp(train_opt), self.device)
         self.guard = StepGuard(parse_guard(train_opt), self.precision, self.device, parse_grad_clip(train_opt))
         super().init_training_settings()
+        schedule = check_progressive(self.opt)
+        self.progressive = None
+        if schedule is not None:
+            seed = int(self.opt.get('manual_seed') or 0) + SEED_OFFSET + get_dist_info()[0]
+            self.progressive = ProgressivePatches(**schedule, seed=seed)
+
+    def progressive_batch(self, current_iter):
+        """This step's batch cropped and subsampled as ``train.progressive`` says (nothing without it)."""
+        if self.progressive is None:
+            return
+        tensors = {k: getattr(self, k) for k in BATCH_KEYS if getattr(self, k, None) is not None}
+        cropped, changed = self.progressive.apply(tensors, current_iter)
+        for key, value in cropped.items():
+            setattr(self, key, value)
+        if changed:
+            stage = self.progressive.current_stage
+            get_root_logger().info(f'Progressive training, stage {stage + 1}/{len(self.progressive.patch_sizes)} from '
+                                   f'iteration {current_iter}: patch {self.progressive.patch_sizes[stage]}, batch '
+                                   f'{self.progressive.batch_sizes[stage]} per GPU.')
 
     def optimize_parameters(self, current_iter):
         self.progressive_batch(current_iter)
@@ -84,7 +109,10 @@ class TrainingStep(AtomicCheckpoints):
 
     # ------------------------------------------------------------------ training state
     def plugin_training_state(self):
-        return {'bad_steps': self.guard.bad_steps, 'amp': self.precision.state_dict()}
+        state = {'bad_steps': self.guard.bad_steps, 'amp': self.precision.state_dict()}
+        if self.progressive is not None:
+            state['progressive'] = self.progressive.state_dict()
+        return state
 
     def training_state_saved(self, path):
         self.guard.last_saved = path
@@ -95,3 +123,7 @@ class TrainingStep(AtomicCheckpoints):
         self.guard.bad_steps = int(entry.get('bad_steps', 0))
         self.guard.last_saved = source
         self.precision.load_state_dict(entry.get('amp'), source=source)
+        if self.progressive is not None and entry.get('progressive') is not None:
+            if not self.progressive.load_state_dict(entry['progressive']):
+                get_root_logger().warning(f'train.progressive differs from the schedule {source} was trained with: '
+                                          f'the new schedule applies from the next iteration.')
