@@ -272,11 +272,4 @@ def _composed_class(base):
     return next((cls for _, cls in MODEL_REGISTRY if getattr(cls, 'mclir_base', None) is base), None)
 
 
-def resolve_model_class(opt):
-    """The class BasicSR's ``build_model(opt)`` will instantiate (honours ``base_model_type``)."""
-    cls = MODEL_REGISTRY.get(opt['model_type'])
-    resolve = getattr(cls, 'resolve_model_class', None)
-    return resolve(opt) if resolve is not None else cls
-
-
 MCLIRSwinIRModel = mclir_model_class(SwinIRModel)
