@@ -12,48 +12,20 @@ import os.path as osp
 import mclir_basicsr  # noqa: F401  (before basicsr)
 
 import cv2
-import numpy as np
 import pytest
 
-from mclir_basicsr.data.lmdb_tools import folders_to_lmdb
 from mclir_basicsr.checks.options import OptionError
 from mclir_basicsr.checks.preflight import check_inputs
 from tests.helpers import TINY_EDSR, truncate_file
+from tests.helpers import image_pairs as _pairs, pair_lmdbs as _lmdbs, paired_dataset as _ds, random_image as _img
 
 
 # ---- helpers
-def _img(shape, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
 
 
 def _write(path, shape, seed=0, ext_params=()):
     os.makedirs(osp.dirname(str(path)), exist_ok=True)
     assert cv2.imwrite(str(path), _img(shape, seed), list(ext_params))
-
-
-def _pairs(root, n=3, gt=(16, 16, 3), lq=(8, 8, 3), ext='.png'):
-    """``root/gt`` and ``root/lq`` with ``n`` pairs img0..; returns (gt_dir, lq_dir)."""
-    gt_dir, lq_dir = osp.join(str(root), 'gt'), osp.join(str(root), 'lq')
-    for i in range(n):
-        _write(osp.join(gt_dir, f'img{i}{ext}'), gt, i)
-        _write(osp.join(lq_dir, f'img{i}{ext}'), lq, 100 + i)
-    return gt_dir, lq_dir
-
-
-def _lmdbs(root, **kw):
-    gt_dir, lq_dir = _pairs(root, **kw)
-    gt_db, lq_db = osp.join(str(root), 'gt.lmdb'), osp.join(str(root), 'lq.lmdb')
-    folders_to_lmdb(gt_dir, lq_dir, gt_db, lq_db, quiet=True)
-    return gt_db, lq_db
-
-
-def _ds(gt, lq, backend='disk', phase='train', **kw):
-    ds = {'name': 'the_name', 'type': 'PairedImageDataset', 'dataroot_gt': gt, 'dataroot_lq': lq,
-          'io_backend': {'type': backend}, 'phase': phase}
-    if phase == 'train':
-        ds['gt_size'] = 8
-    ds.update(kw)
-    return ds
 
 
 def _opt(datasets, scale=2):
