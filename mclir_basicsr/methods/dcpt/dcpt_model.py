@@ -24,7 +24,7 @@ from ...training.step import STEP_KEYS, TrainingStep
 from .feature_hooks import FeatureHooks
 from .options import DCPT_TOP_KEYS, DCPT_TRAIN_KEYS, DEFAULT_NUM_CLASSES, check_dcpt_options, task_names
 
-STATE_FORMAT = 2  # 2: the step's bad_steps and amp beside it
+STATE_FORMAT = 1
 
 
 @MODEL_REGISTRY.register()

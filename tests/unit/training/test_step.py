@@ -60,7 +60,7 @@ def test_dcpt_skips_a_non_finite_step_and_keeps_both_networks(tmp_path):
     assert model.guard.bad_steps == 1
     assert all(torch.equal(a, b) for a, b in zip(net_g + net_dc, digest(model.net_g) + digest(model.net_dc)))
     state = model.plugin_training_state()
-    assert state['bad_steps'] == 1 and state['amp'] == {} and state['format'] == 2
+    assert state['bad_steps'] == 1 and state['amp'] == {} and state['format'] == 1
 
 
 def test_dcpt_clips_the_gradients_of_both_networks(tmp_path):
