@@ -2,6 +2,8 @@
 still imports the same module object, so a user's ``from mclir_basicsr.models.mclir_model import MCLIRModel`` and a
 benchmark script written against the flat layout keep working. New code uses the new paths."""
 import importlib
+import importlib.abc
+import importlib.util
 import sys
 import types
 
@@ -57,20 +59,31 @@ MOVED = {
 GONE_PACKAGES = ('models', )  # folders that no longer exist: their old submodules are aliased above
 
 
-def install(package_name):
-    """Make every old path in :data:`MOVED` import its new module (idempotent)."""
-    for old in GONE_PACKAGES:
-        name = f'{package_name}.{old}'
-        if name not in sys.modules:
-            package = types.ModuleType(name, f'Old import path: its modules moved (see {__name__}).')
+class OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds an old path only when it is imported, and answers with the new module itself (nothing is imported
+    ahead: ``python -m mclir_basicsr.cli.probe`` must find its module not yet imported)."""
+
+    def __init__(self, package_name):
+        self.modules = {f'{package_name}.{old}': f'{package_name}.{new}' for old, new in MOVED.items()}
+        self.packages = {f'{package_name}.{old}' for old in GONE_PACKAGES}
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname in self.modules or fullname in self.packages:
+            return importlib.util.spec_from_loader(fullname, self, is_package=fullname in self.packages)
+        return None
+
+    def create_module(self, spec):
+        if spec.name in self.packages:
+            package = types.ModuleType(spec.name, f'Old import path: its modules moved (see {__name__}).')
             package.__path__ = []
-            sys.modules[name] = package
-            setattr(sys.modules[package_name], old, package)
-    for old, new in MOVED.items():
-        old_name = f'{package_name}.{old}'
-        if old_name in sys.modules:
-            continue
-        module = importlib.import_module(f'{package_name}.{new}')
-        sys.modules[old_name] = module
-        parent, _, leaf = old_name.rpartition('.')
-        setattr(sys.modules[parent], leaf, module)
+            return package
+        return importlib.import_module(self.modules[spec.name])
+
+    def exec_module(self, module):
+        """Nothing to run: the module is the new one, already executed."""
+
+
+def install(package_name):
+    """Make every old path in :data:`MOVED` import its new module, when it is imported (idempotent)."""
+    if not any(isinstance(f, OldPaths) for f in sys.meta_path):
+        sys.meta_path.append(OldPaths(package_name))
