@@ -176,12 +176,15 @@ if dist.get_rank() == 1:  # a rank-local permutation of the output units: every 
     with torch.no_grad():
         for t in (bank.copies[0].module.weight, bank.copies[0].module.bias):
             t.copy_(t.flip(0))
+code = 3
 try:
     bank.verify_across_ranks('history copies after a permutation')
 except RuntimeError as err:
     open(f'caught_{dist.get_rank()}.txt', 'w').write(str(err))
-    sys.exit(0)
-sys.exit(3)
+    code = 0
+dist.barrier()
+dist.destroy_process_group()  # gloo's threads end before the process does (else: "terminate called ..." at exit)
+sys.exit(code)
 '''
 
 
