@@ -12,7 +12,7 @@
      (b) spn_sub   L1 + SPN, form subtract (the demo's MCLIR option file: 2 copies; lambda fixed at 0.01)
      (c) spn_ratio L1 + SPN, form ratio, lq_negative (the degraded input as an extra negative)
    ``--arms`` adds (d)-(k) of ARM_LABELS: the authors' lambda 0.001, round_robin negatives, the adaptive refresh,
-   the uncertainty loss, other fixed lambdas and the automatic lambda (``--arms weights``: issue 16's comparison).
+   the uncertainty loss, other fixed lambdas and the automatic lambda (``--arms weights``: fixed against automatic lambda).
 3. Validation PSNR/SSIM (BasicSR's metrics, through its validation) every ``--val-freq`` iterations, read back
    from each run's tensorboard events. Reported: per seed, mean, spread, and the per-seed difference vs (a).
 
@@ -87,7 +87,7 @@ def main(argv=None):
     parser.add_argument('--out', default=OUT_DIR)
     parser.add_argument('--arms', default=','.join(ARMS),
                         help=f'comma-separated, l1 first (default {",".join(ARMS)}; also {",".join(EXTRA_ARMS)}), '
-                             f'or "weights" (issue 16: {",".join(WEIGHT_ARMS)}) or "all"')
+                             f'or "weights" (fixed against automatic lambda: {",".join(WEIGHT_ARMS)}) or "all"')
     args = parser.parse_args(argv)
     args.out = osp.abspath(args.out)  # every training runs in its own folder under it
     args.arms = {'weights': ','.join(WEIGHT_ARMS), 'all': ','.join(ARM_LABELS)}.get(args.arms, args.arms)

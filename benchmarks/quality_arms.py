@@ -36,7 +36,7 @@ EXTRA_ARMS = {'spn_authors': {}, 'round_robin': {'history': {'negatives': 'round
               'w0.0003': {'spn_opt': {'loss_weight': 0.0003}}, 'w0.003': {'spn_opt': {'loss_weight': 0.003}},
               'auto0.01': {'spn_opt': {'loss_weight': 'auto', 'target_ratio': 0.01}},
               'auto0.03': {'spn_opt': {'loss_weight': 'auto', 'target_ratio': 0.03}}}
-# issue 16's comparison: a fixed lambda against the automatic weight at two targets of |l_spn| / l_rec
+# a fixed lambda against the automatic weight at two targets of |l_spn| / l_rec
 WEIGHT_ARMS = ['l1', 'w0.0003', 'spn_authors', 'w0.003', 'spn_sub', 'auto0.01', 'auto0.03']
 RATIO_SPN = {'form': 'ratio', 'lq_negative': True, 'loss_weight': 0.01}  # (c): changes to the demo's spn_opt
 # (b) and (c) keep the fixed 0.01 the demo files had before they moved to `auto`

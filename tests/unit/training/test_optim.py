@@ -1,4 +1,4 @@
-"""train.optim_* with any torch.optim optimizer, and the schedulers of the reference projects (issue 10, part 3)."""
+"""train.optim_* with any torch.optim optimizer, and the schedulers of the reference projects."""
 import copy
 import math
 

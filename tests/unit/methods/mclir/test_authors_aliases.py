@@ -1,4 +1,4 @@
-"""The MCLIR authors' class names with their semantics (issue 10, part 1): perceptual_opt is the negative term and
+"""The MCLIR authors' class names with their semantics: perceptual_opt is the negative term and
 their keys mean what they mean in their code. Their own option file through the entry point:
 e2e/test_authors_aliases.py."""
 import copy
