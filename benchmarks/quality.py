@@ -12,7 +12,8 @@
      (b) spn_sub   L1 + SPN, form subtract (the demo's MCLIR option file: 2 copies; lambda fixed at 0.01)
      (c) spn_ratio L1 + SPN, form ratio, lq_negative (the degraded input as an extra negative)
    ``--arms`` adds (d)-(k) of ARM_LABELS: the authors' lambda 0.001, round_robin negatives, the adaptive refresh,
-   the uncertainty loss, other fixed lambdas and the automatic lambda (``--arms weights``: fixed against automatic lambda).
+   the uncertainty loss, other fixed lambdas and the automatic lambda (``--arms weights``: fixed against automatic
+   lambda).
 3. Validation PSNR/SSIM (BasicSR's metrics, through its validation) every ``--val-freq`` iterations, read back
    from each run's tensorboard events. Reported: per seed, mean, spread, and the per-seed difference vs (a).
 
