@@ -34,6 +34,23 @@ def step_once(model, data, it, device):
     return time.perf_counter() - t0
 
 
+def interleaved_times(models, batches, iters, warmup, device):
+    """``{arm: [seconds per step]}``: every round one step of every model (order rotated, so no arm always runs
+    first) at iteration ``round + 1``; the first ``warmup`` rounds are not kept."""
+    arms = list(models)
+    times = {a: [] for a in arms}
+    t_start = time.time()
+    for r in range(warmup + iters):
+        order = arms[r % len(arms):] + arms[:r % len(arms)]
+        for a in order:
+            dt = step_once(models[a], batches[r % len(batches)], r + 1, device)
+            if r >= warmup:
+                times[a].append(dt)
+        if r == warmup - 1 or (r >= warmup and (r - warmup + 1) % max(1, iters // 4) == 0):
+            log(f'  round {r + 1}/{warmup + iters} ({time.time() - t_start:.0f} s)')
+    return times
+
+
 def time_net(net, arms, iters, warmup, device, workdir):
     """Every round one step of every arm (order rotated), then the refresh of all copies; medians and samples."""
     log(f'\n[{net}] building {", ".join(arms)} ...')
@@ -42,17 +59,7 @@ def time_net(net, arms, iters, warmup, device, workdir):
     models = OrderedDict((a, build_arm(net, a, osp.join(workdir, net, a), device)) for a in arms)
     batches = make_batches(net, device)
     same = check_same_loss(models, batches) if {'C', 'E1'} <= set(models) else None
-    times = {a: [] for a in arms}
-    t_start = time.time()
-    for r in range(warmup + iters):
-        order = arms[r % len(arms):] + arms[:r % len(arms)]  # rotate: no arm always runs first
-        it = r + 1  # < 100: never a refresh inside the timed steps
-        for a in order:
-            dt = step_once(models[a], batches[r % len(batches)], it, device)
-            if r >= warmup:
-                times[a].append(dt)
-        if r == warmup - 1 or (r >= warmup and (r - warmup + 1) % max(1, iters // 4) == 0):
-            log(f'  round {r + 1}/{warmup + iters} ({time.time() - t_start:.0f} s)')
+    times = interleaved_times(models, batches, iters, warmup, device)  # it < 100: never a refresh
     # refresh: every copy due (it = lcm of the periods); interleaved between the arms
     refresh = {a: [] for a in arms if a in MCLIR_ARMS + ('E1', 'E4')}
     for _ in range(max(10, iters)):
@@ -148,24 +155,31 @@ def profile_net(net, iters, device, workdir):
     log(f'    -> C/B {model["C"] / model["B"]:.3f}, D/B {model["D"] / model["B"]:.3f} if every part costs what it '
         f'costs alone; VGG is {100 * (t_vg + t_nk) / model["D"]:.0f}% of D, the {k} copies '
         f'{100 * k * t_cp / model["D"]:.0f}%')
-    top = []
+    top = top_ops(lambda: step_once(d_model, batch, 1, device), device)
+    if top:
+        log('    torch.profiler, one D step, top operators by self time: ' + ', '.join(
+            f'{t["op"]} {100 * t["share"]:.0f}% ({t["calls"]}x)' for t in top))
+    del models
+    gc.collect()
+    return {'parts_median_s': med, 'cost_model_s': model, 'top_ops': top}
+
+
+def top_ops(run, device, count=8):
+    """torch.profiler's ``count`` operators with the most self time in one call of ``run``: ``[{op, share, calls,
+    self_ms}]`` (empty, with a note, if the profiler fails)."""
     try:
         from torch.profiler import ProfilerActivity, profile
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == 'cuda' else [])
         with profile(activities=acts) as prof:
-            step_once(d_model, batch, 1, device)
+            run()
         key = 'self_cuda_time_total' if device == 'cuda' else 'self_cpu_time_total'
         events = sorted(prof.key_averages(), key=lambda e: getattr(e, key, 0), reverse=True)
         total = sum(getattr(e, key, 0) for e in events) or 1
-        for e in events[:8]:
-            top.append({'op': e.key, 'share': getattr(e, key) / total, 'calls': e.count})
-        log('    torch.profiler, one D step, top operators by self time: ' + ', '.join(
-            f'{t["op"]} {100 * t["share"]:.0f}% ({t["calls"]}x)' for t in top))
+        return [{'op': e.key, 'share': getattr(e, key) / total, 'calls': e.count, 'self_ms': getattr(e, key) / 1e3}
+                for e in events[:count]]
     except Exception as err:  # the profiler is a nice-to-have
         log(f'    torch.profiler failed: {err}')
-    del models
-    gc.collect()
-    return {'parts_median_s': med, 'cost_model_s': model, 'top_ops': top}
+        return []
 
 
 def _rss_kb(field):
@@ -176,10 +190,12 @@ def _rss_kb(field):
     return None
 
 
-def memory_child(net, arm, steps, device):
-    """Run in a subprocess: build ``arm`` and take ``steps`` steps; print one JSON line with the peak."""
+def memory_child(net, arm, steps, device, build=build_arm, batches_of=make_batches):
+    """Run in a subprocess: build ``arm`` (``build(net, arm, workdir, device)``, any object with ``feed_data`` and
+    ``optimize_parameters``) and take ``steps`` steps on ``batches_of(net, device)``; print one JSON line with the
+    peak."""
     get_root_logger().setLevel(logging.ERROR)
-    batches = make_batches(net, device)
+    batches = batches_of(net, device)
     gc.collect()
     with tempfile.TemporaryDirectory() as workdir:
         if device == 'cuda':
@@ -194,7 +210,7 @@ def memory_child(net, arm, steps, device):
             except OSError:
                 reset = False
             base = _rss_kb('VmRSS') * 1024
-        model = build_arm(net, arm, workdir, device)
+        model = build(net, arm, workdir, device)
         for i in range(steps):
             model.feed_data(batches[i % len(batches)])
             model.optimize_parameters(i + 1)
@@ -209,18 +225,29 @@ def memory_child(net, arm, steps, device):
                                            'copies_nbytes': copies_nbytes(model), 'how': how}), flush=True)
 
 
-def measure_memory(net, arms, steps, device, threads):
-    """Each arm's peak memory over ``steps`` steps, each in its own ``step_cost.py --_memory`` process."""
+def measure_memory(net, arms, steps, device, threads, script='step_cost', repeats=1):
+    """Each arm's peak memory over ``steps`` steps, each in its own ``python -m benchmarks.<script> --_memory``
+    process (the script calls :func:`memory_child` with its own arms). With ``repeats`` > 1 every arm runs that many
+    times (arms alternating) and its entry is the run with the median peak, plus ``peak_delta_bytes_samples``."""
+    runs = {arm: [] for arm in arms}
+    for _ in range(repeats):
+        for arm in arms:
+            cmd = [sys.executable, '-m', f'benchmarks.{script}', '--_memory', f'{net}:{arm}', '--mem-steps',
+                   str(steps), '--device', device, '--threads', str(threads)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith('MEMORY_JSON ')), None)
+            if proc.returncode != 0 or line is None:
+                log(f'  memory {net}/{arm}: FAILED ({proc.returncode})\n{proc.stderr[-2000:]}')
+                continue
+            runs[arm].append(json.loads(line[len('MEMORY_JSON '):]))
     out = {}
-    for arm in arms:
-        cmd = [sys.executable, '-m', 'benchmarks.step_cost', '--_memory', f'{net}:{arm}', '--mem-steps', str(steps),
-               '--device', device, '--threads', str(threads)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith('MEMORY_JSON ')), None)
-        if proc.returncode != 0 or line is None:
-            log(f'  memory {net}/{arm}: FAILED ({proc.returncode})\n{proc.stderr[-2000:]}')
+    for arm, found in runs.items():
+        if not found:
             continue
-        out[arm] = json.loads(line[len('MEMORY_JSON '):])
+        out[arm] = sorted(found, key=lambda r: r['peak_delta_bytes'])[(len(found) - 1) // 2]
+        if repeats > 1:
+            out[arm]['peak_delta_bytes_samples'] = [r['peak_delta_bytes'] for r in found]
         log(f'  memory {net}/{arm}: peak +{out[arm]["peak_delta_bytes"] / 2 ** 20:.1f} MiB '
-            f'(copies {out[arm]["copies_nbytes"] / 2 ** 20:.2f} MiB)')
+            f'(copies {out[arm]["copies_nbytes"] / 2 ** 20:.2f} MiB)' + (
+                f', median of {len(found)}' if repeats > 1 else ''))
     return out

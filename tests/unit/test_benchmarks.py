@@ -10,8 +10,8 @@ from mclir_basicsr.checks.options import check_options
 from benchmarks import quality, quality_arms, quality_report
 from tests.conftest import ROOT
 
-SCRIPTS = ('quality', 'step_cost', 'dcpt_quality', 'dcpt_probe', 'dsrir_quality', 'constyle_quality', 'loader',
-           'preflight_cost', 'bad_input_sweep')
+SCRIPTS = ('quality', 'step_cost', 'step_cost_families', 'dcpt_quality', 'dcpt_probe', 'dsrir_quality',
+           'constyle_quality', 'loader', 'preflight_cost', 'bad_input_sweep')
 
 
 @pytest.fixture(scope='module')
@@ -200,3 +200,20 @@ def test_loader_benchmark_measures_a_real_loader_and_step(tmp_path):
     tasks = [{'kind': 'deblur', 'dataroot': str(tmp_path / 'deblur')}]
     AllInOneDataset.check_options(loader.dataset_opt(tasks, 0), 'datasets.train')
     assert loader.loader_rate(tasks, 0, 2) > 0 and loader.step_rate('nafnet_tiny', 1) > 0
+
+
+@pytest.mark.parametrize('family', ['dcpt', 'dsrir', 'constyle', 'constyle_frozen', 'constyle_queue65760'])
+def test_step_cost_family_arms_build_and_step(family, tmp_path):
+    """benchmarks/step_cost_family_arms.py: every arm of a family builds, starts from the same weights as ours and
+    takes one step on a tiny batch; the authors' loop reaches the same first-step loss as our model class."""
+    from benchmarks import step_cost_family_arms as arms
+    models = {a: arms.build_family_arm(family, a, str(tmp_path / a), 'cpu') for a in arms.family_arms(family)}
+    assert arms.same_weights(models['ours'], models['authors'])
+    batch = arms.family_batches(family, 'cpu', count=1, tiny=True)[0]
+    for model in models.values():
+        model.feed_data(batch)
+        model.optimize_parameters(1)
+    losses = {a: arms.step_losses(m) for a, m in models.items()}
+    assert losses['ours'] == pytest.approx(losses['authors'], rel=1e-4, abs=1e-5)
+    if family == 'constyle_frozen':
+        assert not any(p.requires_grad for p in models['ours_nograd'].prompter.parameters())
