@@ -1,4 +1,4 @@
-"""Bad input through the console entry points, as a user runs them (issue 23): every case in a subprocess, in a fresh
+"""Bad input through the console entry points, as a user runs them: every case in a subprocess, in a fresh
 folder of its own, and what came of it.
 
     python -m benchmarks.bad_input_sweep [--out benchmarks/results/bad_input_sweep_cpu.json] [--keep DIR]
