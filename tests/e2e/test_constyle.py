@@ -28,3 +28,17 @@ def test_joint_training_then_frozen_prompter(tmp_path):
     for k, v in model.prompter.encoder_q.state_dict().items():
         assert torch.equal(v, frozen[k]), k
     assert int(model.prompter.queue_ptr) == 8  # two contrastive steps of 4
+
+
+@pytest.mark.e2e  # slow (trains past the freezing step): outside the fast unit tier
+def test_after_the_freeze_no_backward_runs_through_the_prompter(tmp_path):
+    """Single process: the frozen prompter needs no gradient, so none is computed (the step's autograd graph does
+    not reach it) while the restorer still trains."""
+    model = build_model(constyle_opt(tmp_path, constyle_iter=1))
+    for it in (1, 2):
+        model.feed_data(batch(seed=it, n=4, lq=16, scale=1))
+        model.optimize_parameters(it)
+    assert not any(p.requires_grad for p in model.prompter.parameters())
+    assert all(p.grad is None for p in model.prompter.parameters())
+    restorer = [p for n, p in model.net_g.named_parameters() if not n.startswith('prompter.')]
+    assert all(p.requires_grad for p in restorer) and any(p.grad is not None for p in restorer)

@@ -7,7 +7,8 @@ One iteration of ConStyleModel (the authors' v1 joint training):
   the configured ``CrossEntropy_opt`` (InfoNCE, positive at 0), ``content_opt`` (query vs key) and ``style_opt``
   (Gram similarities vs the oldest queue slices);
 * after it: the prompter is frozen (its weights never change again, its BatchNorms use their running statistics):
-  ``net_g(lq)`` and the restoration loss only. Frozen = its gradients are dropped before each optimiser step, so
+  ``net_g(lq)`` and the restoration loss only. Frozen = no gradient reaches it (single process: it needs none, so no
+  backward runs through it; under DDP its gradients are dropped before each optimiser step), so
   the optimiser (AdamW's weight decay included) never touches it and DDP still sees every parameter used.
 
 IRConStyleModel loads a trained prompter from ``path.pretrain_constyle`` and keeps it frozen from the first step.
@@ -24,6 +25,7 @@ from basicsr.losses import build_loss
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
+from torch.nn.parallel import DistributedDataParallel
 
 from ...training.reconstruction import reconstruction_losses
 from ...training.step import STEP_KEYS, TrainingStep
@@ -94,6 +96,10 @@ class PromptedSteps:
         if not self.prompter_frozen:
             self.prompter_frozen = True
             get_root_logger().info(f'ConStyle prompter frozen from iteration {current_iter}.')
+            if not isinstance(self.net_g, DistributedDataParallel):
+                # no backward through the prompter: its gradients would be dropped anyway. Under DDP they are still
+                # computed (and dropped before the step): its reducer expects one for every parameter it was built with
+                self.prompter.requires_grad_(False)
         self.prompter.eval()  # BatchNorm: running statistics, no more updates (net_g.train() resets it)
 
     def _keep_frozen_prompter(self, optimizer, args, kwargs):
