@@ -30,7 +30,6 @@ The arms are built in step_cost_arms.py, measured in step_cost_measure.py and re
 Writes benchmarks/out/step_cost.json and (with matplotlib) benchmarks/out/step_cost.png.
 """
 import argparse
-import logging
 import os
 import os.path as osp
 import platform
@@ -40,11 +39,11 @@ from collections import OrderedDict
 
 import mclir_basicsr  # noqa: E402,F401  (must precede basicsr)
 import torch
-from basicsr.utils import get_root_logger
 
 from benchmarks.common import OUT_DIR, command_line, cpu_model, log, write_json
 from benchmarks.step_cost_arms import ARM_LABELS, ARMS, EXTRA_ARMS, NETS, TARGETS
-from benchmarks.step_cost_measure import measure_memory, memory_child, profile_net, time_net
+from benchmarks.step_cost_measure import (add_machine_arguments, machine_setup, measure_memory, memory_child,
+                                          profile_net, time_net)
 from benchmarks.step_cost_report import evaluate, plot, print_report
 
 
@@ -60,18 +59,12 @@ def main(argv=None):
     parser.add_argument('--no-memory', action='store_true', help='skip the memory subprocesses')
     parser.add_argument('--no-profile', action='store_true',
                         help='skip timing the parts of a step and torch.profiler (always skipped with --quick)')
-    parser.add_argument('--mem-steps', type=int, default=3)
-    parser.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
-    parser.add_argument('--threads', type=int, default=1,
-                        help='torch CPU threads (default 1; 0 = torch default). On a shared machine 2 OpenMP threads '
-                             'wait for each other whenever one is descheduled, inflating small ops 4-8x')
-    parser.add_argument('--out', default=OUT_DIR)
-    parser.add_argument('--_memory', default=None, help=argparse.SUPPRESS)
+    add_machine_arguments(parser, threads_help='torch CPU threads (default 1; 0 = torch default). On a shared '
+                          'machine 2 OpenMP threads wait for each other whenever one is descheduled, inflating small '
+                          'ops 4-8x')
     args = parser.parse_args(argv)
-    device = ('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    get_root_logger().setLevel(logging.ERROR)
+    args.out = args.out or OUT_DIR
+    device = machine_setup(args)
     if args._memory:
         net, arm = args._memory.split(':')
         memory_child(net, arm, args.mem_steps, device)

@@ -20,7 +20,6 @@ CPU), ``--mem-repeats`` processes per arm, the median. Profile: torch.profiler's
 step of each arm. Writes benchmarks/out/step_cost_families.json.
 """
 import argparse
-import logging
 import os
 import os.path as osp
 import platform
@@ -31,12 +30,12 @@ from collections import OrderedDict
 
 import mclir_basicsr  # noqa: E402,F401  (must precede basicsr)
 import torch
-from basicsr.utils import get_root_logger
 
 from benchmarks.common import OUT_DIR, command_line, cpu_model, log, write_json
 from benchmarks.step_cost_family_arms import (ARM_LABELS, FAMILIES, build_family_arm, family_arms, family_batches,
                                               same_weights, step_losses)
-from benchmarks.step_cost_measure import interleaved_times, measure_memory, memory_child, step_once, top_ops
+from benchmarks.step_cost_measure import (add_machine_arguments, interleaved_times, machine_setup, measure_memory,
+                                          memory_child, step_once, top_ops)
 from benchmarks.step_cost_report import bootstrap_ratio
 
 SCRIPT = 'step_cost_families'
@@ -118,18 +117,12 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=2, help='untimed rounds first')
     parser.add_argument('--no-memory', action='store_true', help='skip the memory subprocesses')
     parser.add_argument('--no-profile', action='store_true', help='skip torch.profiler')
-    parser.add_argument('--mem-steps', type=int, default=3)
     parser.add_argument('--mem-repeats', type=int, default=3,
                         help='memory processes per arm (arms alternating); the median peak is reported')
-    parser.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
-    parser.add_argument('--threads', type=int, default=1, help='torch CPU threads (default 1; 0 = torch default)')
-    parser.add_argument('--out', default=OUT_DIR)
-    parser.add_argument('--_memory', default=None, help=argparse.SUPPRESS)
+    add_machine_arguments(parser)
     args = parser.parse_args(argv)
-    device = ('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    get_root_logger().setLevel(logging.ERROR)
+    args.out = args.out or OUT_DIR
+    device = machine_setup(args)
     if args._memory:
         family, arm = args._memory.split(':')
         memory_child(family, arm, args.mem_steps, device, build=build_family_arm, batches_of=family_batches)

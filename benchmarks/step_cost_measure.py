@@ -1,5 +1,6 @@
 """How ``step_cost.py`` measures: interleaved timing of the arms' steps and of a refresh, the parts of a step in
 isolation (profile), and each arm's peak memory in its own process."""
+import argparse
 import gc
 import json
 import logging
@@ -17,6 +18,23 @@ from basicsr.utils import get_root_logger
 
 from benchmarks.common import ROOT, log
 from benchmarks.step_cost_arms import MCLIR_ARMS, NETS, build_arm, check_same_loss, copies_nbytes, make_batches
+
+
+def add_machine_arguments(parser, threads_help='torch CPU threads (default 1; 0 = torch default)'):
+    """The options both step benchmarks share: memory steps, device, threads, output folder, the memory child."""
+    parser.add_argument('--mem-steps', type=int, default=3)
+    parser.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
+    parser.add_argument('--threads', type=int, default=1, help=threads_help)
+    parser.add_argument('--out', default=None)
+    parser.add_argument('--_memory', default=None, help=argparse.SUPPRESS)
+
+
+def machine_setup(args):
+    """The device to run on; torch's threads set, BasicSR's logger quiet."""
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    get_root_logger().setLevel(logging.ERROR)
+    return ('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device
 
 
 def sync(device):
