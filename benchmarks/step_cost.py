@@ -42,8 +42,8 @@ import torch
 
 from benchmarks.common import OUT_DIR, command_line, cpu_model, log, write_json
 from benchmarks.step_cost_arms import ARM_LABELS, ARMS, EXTRA_ARMS, NETS, TARGETS
-from benchmarks.step_cost_measure import (add_machine_arguments, machine_setup, measure_memory, memory_child,
-                                          profile_net, time_net)
+from benchmarks.step_cost_measure import (add_machine_arguments, log_machine, machine_setup, measure_memory,
+                                          memory_child, profile_net, time_net)
 from benchmarks.step_cost_report import evaluate, plot, print_report
 
 
@@ -80,8 +80,7 @@ def main(argv=None):
             parser.error(f'unknown arm {a!r}; choose from {", ".join(ARMS + EXTRA_ARMS)}')
     arms = [a for a in ARMS + EXTRA_ARMS if a in wanted]
     cpu = cpu_model()
-    log(f'device {device} ({cpu if device == "cpu" else torch.cuda.get_device_name()}), torch {torch.__version__}, '
-        f'{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f} at start')
+    log_machine(device)
     t0 = time.time()
     results = OrderedDict()
     with tempfile.TemporaryDirectory() as workdir:

@@ -34,8 +34,8 @@ import torch
 from benchmarks.common import OUT_DIR, command_line, cpu_model, log, write_json
 from benchmarks.step_cost_family_arms import (ARM_LABELS, FAMILIES, build_family_arm, family_arms, family_batches,
                                               same_weights, step_losses)
-from benchmarks.step_cost_measure import (add_machine_arguments, interleaved_times, machine_setup, measure_memory,
-                                          memory_child, step_once, top_ops)
+from benchmarks.step_cost_measure import (add_machine_arguments, interleaved_times, log_machine, machine_setup,
+                                          measure_memory, memory_child, step_once, top_ops)
 from benchmarks.step_cost_report import bootstrap_ratio
 
 SCRIPT = 'step_cost_families'
@@ -132,8 +132,7 @@ def main(argv=None):
         if f not in FAMILIES:
             parser.error(f'unknown family {f!r}; choose from {", ".join(FAMILIES)}')
     cpu = cpu_model()
-    log(f'device {device} ({cpu if device == "cpu" else torch.cuda.get_device_name()}), torch {torch.__version__}, '
-        f'{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f} at start')
+    log_machine(device)
     t0 = time.time()
     results = OrderedDict()
     with tempfile.TemporaryDirectory() as workdir:

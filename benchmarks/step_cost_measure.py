@@ -4,6 +4,7 @@ import argparse
 import gc
 import json
 import logging
+import os
 import os.path as osp
 import statistics
 import subprocess
@@ -16,7 +17,7 @@ import mclir_basicsr  # noqa: E402,F401  (must precede basicsr)
 import torch
 from basicsr.utils import get_root_logger
 
-from benchmarks.common import ROOT, log
+from benchmarks.common import ROOT, cpu_model, log
 from benchmarks.step_cost_arms import MCLIR_ARMS, NETS, build_arm, check_same_loss, copies_nbytes, make_batches
 
 
@@ -35,6 +36,13 @@ def machine_setup(args):
         torch.set_num_threads(args.threads)
     get_root_logger().setLevel(logging.ERROR)
     return ('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device
+
+
+def log_machine(device):
+    """The run's first log line: device, torch, threads, load."""
+    name = cpu_model() if device == 'cpu' else torch.cuda.get_device_name()
+    log(f'device {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads, load average '
+        f'{os.getloadavg()[0]:.2f} at start')
 
 
 def sync(device):

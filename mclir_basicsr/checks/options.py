@@ -239,8 +239,12 @@ def check_options(opt):
     if unused:
         raise OptionError(f'{", ".join(unused)} set, but model_type {model_type} does not use it. '
                           + _where_to_go(model_cls, plugin))
-    if opt.get('is_train', True) and hasattr(model_cls, 'check_options'):
-        model_cls.check_options(opt, '')
+    if opt.get('is_train', True):
+        check_step = getattr(model_cls, 'check_step_options', None)  # the one training step's keys, every class
+        if check_step is not None:
+            check_step(train_opt)
+        if hasattr(model_cls, 'check_options'):
+            model_cls.check_options(opt, '')
 
 
 def _plugin_classes():

@@ -121,7 +121,6 @@ class ConStyleModel(PromptedSteps, TrainingStep, SRModel):
     @classmethod
     def check_options(cls, opt, path=''):
         check_constyle_options(opt, cls.__name__, frozen=cls.frozen_from_start)
-        cls.check_step_options(opt.get('train') or {})
 
 
 @MODEL_REGISTRY.register()

@@ -38,7 +38,6 @@ class DCPTModel(TrainingStep, SRModel):
     @classmethod
     def check_options(cls, opt, path=''):
         check_dcpt_options(opt)
-        cls.check_step_options(opt.get('train') or {})
 
     def __init__(self, opt):
         super().__init__(opt)  # SRModel: net_g, pretrain_network_g, then init_training_settings when training

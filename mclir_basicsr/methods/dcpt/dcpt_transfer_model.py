@@ -44,7 +44,6 @@ class DCPTTransferModel(DCPTModel):
     @classmethod
     def check_options(cls, opt, path=''):
         check_dcpt_options(opt, transfer=True)
-        cls.check_step_options(opt.get('train') or {})
         if (opt.get('path') or {}).get('pretrain_network_dc') is None:
             raise OptionError('path.pretrain_network_dc is required: the classifier trained by DCPTModel '
                               '(experiments/<name>/models/net_dc_<iter>.pth), frozen during transfer.')

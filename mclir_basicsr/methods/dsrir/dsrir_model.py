@@ -81,7 +81,6 @@ class DSRIRModel(StageLosses, TrainingStep, SRModel):
     @classmethod
     def check_options(cls, opt, path=''):
         check_dsrir_options(opt, cls.__name__)
-        cls.check_step_options(opt.get('train') or {})
 
 
 # SPN on DSRIR: the same composition as every base class (MCLIRModel with base_model_type: DSRIRModel)
