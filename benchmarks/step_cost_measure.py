@@ -251,16 +251,18 @@ def memory_child(net, arm, steps, device, build=build_arm, batches_of=make_batch
                                            'copies_nbytes': copies_nbytes(model), 'how': how}), flush=True)
 
 
-def measure_memory(net, arms, steps, device, threads, script='step_cost', repeats=1):
+def measure_memory(net, arms, steps, device, threads, script='step_cost', repeats=1, env=None, label=''):
     """Each arm's peak memory over ``steps`` steps, each in its own ``python -m benchmarks.<script> --_memory``
-    process (the script calls :func:`memory_child` with its own arms). With ``repeats`` > 1 every arm runs that many
-    times (arms alternating) and its entry is the run with the median peak, plus ``peak_delta_bytes_samples``."""
+    process (the script calls :func:`memory_child` with its own arms), with ``env`` added to its environment. With
+    ``repeats`` > 1 every arm runs that many times (arms alternating) and its entry is the run with the median peak,
+    plus ``peak_delta_bytes_samples``."""
     runs = {arm: [] for arm in arms}
+    child_env = dict(os.environ, **(env or {}))
     for _ in range(repeats):
         for arm in arms:
             cmd = [sys.executable, '-m', f'benchmarks.{script}', '--_memory', f'{net}:{arm}', '--mem-steps',
                    str(steps), '--device', device, '--threads', str(threads)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=child_env)
             line = next((ln for ln in proc.stdout.splitlines() if ln.startswith('MEMORY_JSON ')), None)
             if proc.returncode != 0 or line is None:
                 log(f'  memory {net}/{arm}: FAILED ({proc.returncode})\n{proc.stderr[-2000:]}')
@@ -273,7 +275,7 @@ def measure_memory(net, arms, steps, device, threads, script='step_cost', repeat
         out[arm] = sorted(found, key=lambda r: r['peak_delta_bytes'])[(len(found) - 1) // 2]
         if repeats > 1:
             out[arm]['peak_delta_bytes_samples'] = [r['peak_delta_bytes'] for r in found]
-        log(f'  memory {net}/{arm}: peak +{out[arm]["peak_delta_bytes"] / 2 ** 20:.1f} MiB '
+        log(f'  memory{label} {net}/{arm}: peak +{out[arm]["peak_delta_bytes"] / 2 ** 20:.1f} MiB '
             f'(copies {out[arm]["copies_nbytes"] / 2 ** 20:.2f} MiB)' + (
                 f', median of {len(found)}' if repeats > 1 else ''))
     return out

@@ -33,6 +33,8 @@ STEP_KEYS = ('divergence_guard', 'grad_clip', 'use_grad_clip', 'amp')  # the tra
 class TrainingStep(AtomicCheckpoints):
     """Mixin placed before a BasicSR model class (``class M(TrainingStep, SRModel)``); see the module doc."""
 
+    step_reads_output = False  # True where a hook reads self.output after training_losses (SPN)
+
     @staticmethod
     def check_step_options(train_opt):
         parse_guard(train_opt)

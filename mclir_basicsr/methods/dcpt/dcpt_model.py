@@ -21,7 +21,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from ...checks.options import OptionError
 from ...training.step import STEP_KEYS, TrainingStep
-from .feature_hooks import FeatureHooks
+from .feature_hooks import FeatureHooks, can_stop_early
 from .options import DCPT_TOP_KEYS, DCPT_TRAIN_KEYS, DEFAULT_NUM_CLASSES, check_dcpt_options, task_names
 
 STATE_FORMAT = 1
@@ -85,16 +85,19 @@ class DCPTModel(TrainingStep, SRModel):
             raise OptionError('DCPTModel needs a degradation label per sample (the key label, as AllInOneDataset '
                               'gives): use type: AllInOneDataset for datasets.train.')
         losses = self.reconstruction_losses(self.train_net_g(self.gt))
-        self.logits = self.classify(self.train_net_g, self.hooks, self.lq)
+        self.logits = self.classify(self.train_net_g, self.hooks, self.lq, features_only=not self.step_reads_output)
         losses['l_cls'] = self.cri_classify(self.logits, self.label)
         return losses
 
     def step_diagnostics(self):
         return {'acc': float((self.logits.argmax(1) == self.label).float().mean() * 100)}
 
-    def classify(self, net, hooks, lq):
-        """Logits of ``net_dc`` on the hooked features of ``net(lq)``."""
-        with hooks.capture() as features:
+    def classify(self, net, hooks, lq, features_only=False):
+        """Logits of ``net_dc`` on the hooked features of ``net(lq)``; ``self.output`` is the restored ``lq`` unless
+        ``features_only`` (the pass then ends at the last hooked module where it can, as the authors' ``hook=True``
+        pass does)."""
+        self.output = None
+        with hooks.capture(features_only=features_only and can_stop_early(net)) as features:
             self.output = net(lq)
         return self.net_dc(features)
 
@@ -118,7 +121,7 @@ class DCPTModel(TrainingStep, SRModel):
         net.eval()
         self.net_dc.eval()
         with torch.no_grad():
-            self.logits = self.classify(net, hooks, self.lq)
+            self.logits = self.classify(net, hooks, self.lq, features_only=True)
         self.net_dc.train(self.trains_classifier)
         if not use_ema:
             self.net_g.train()

@@ -43,6 +43,10 @@ def hooked_modules(net, hook_names, key='hook_names', sample=None):
     return found
 
 
+class _AllCollected(Exception):
+    """Raised by the last hook of a :meth:`FeatureHooks.capture` that stops the forward pass there."""
+
+
 class FeatureHooks:
     """Forward hooks on the modules ``hook_names`` selects; features are kept only inside :meth:`capture`."""
 
@@ -50,27 +54,45 @@ class FeatureHooks:
         self.modules = hooked_modules(net, hook_names, key, sample)
         self.names = [name for name, _ in self.modules]
         self._features = None
+        self._stop = False
         self._handles = [m.register_forward_hook(self._keep) for _, m in self.modules]
 
     def _keep(self, module, inputs, output):
         if self._features is not None:
             self._features.append(output[-1] if isinstance(output, (tuple, list)) else output)
+            if self._stop and len(self._features) == len(self.modules):
+                raise _AllCollected
 
     @contextlib.contextmanager
-    def capture(self):
+    def capture(self, features_only=False):
         """``with hooks.capture() as features: net(x)``: ``features`` (a list) holds the hooked outputs, last
-        module first, once the block ends."""
+        module first, once the block ends.
+
+        ``features_only``: the forward pass ends at the last hooked module (what follows, e.g. a U-Net's last
+        conv, is not computed; ``net(x)`` returns nothing). Only for a bare network: a DDP wrapper must finish its
+        forward to prepare the gradient all-reduce (see :func:`can_stop_early`).
+        """
         self._features = features = []
+        self._stop = features_only
         try:
             yield features
+        except _AllCollected:
+            pass
         finally:
             self._features = None
+            self._stop = False
             features.reverse()
 
     def remove(self):
         for handle in self._handles:
             handle.remove()
         self._handles = []
+
+
+def can_stop_early(net):
+    """True if a forward pass of ``net`` may end inside (``capture(features_only=True)``): a bare network, not a DDP
+    or ``torch.compile`` wrapper."""
+    return bare_module(net) is net
 
 
 def _probe_outputs(net, sample, depth=CANDIDATE_DEPTH):

@@ -46,6 +46,7 @@ class MCLIRModel(TrainingStep, SRModel):
 
     plugin_option_keys = {'train': MCLIR_TRAIN_KEYS, 'top': MCLIR_TOP_KEYS}  # read by options.check_options
     state_key = 'mclir'  # the training state's entry (AtomicCheckpoints)
+    step_reads_output = True  # SPN compares net_g(lq) with the copies' outputs
 
     @classmethod
     def resolve_model_class(cls, opt):

@@ -14,6 +14,7 @@ from mclir_basicsr.methods.dcpt.options import check_classifier_fits
 from mclir_basicsr.methods.dcpt.feature_hooks import FeatureHooks
 from mclir_basicsr.methods.dcpt.classification_loss import ClassCrossEntropyLoss, ClassFocalLoss
 from mclir_basicsr.checks.options import OptionError, check_options
+from mclir_basicsr.methods.mclir.mclir_model import MCLIRModel
 from tests.helpers import TINY_NAFNET, dcpt_opt, digest, labelled_batch, make_opt
 
 
@@ -98,6 +99,39 @@ def test_hooks_expand_module_lists_read_highest_resolution_first_and_ignore_wrap
     assert [tuple(f.shape[1:]) for f in feats] == [(8, 16, 16), (16, 8, 8)]
     net(torch.rand(1, 3, 16, 16))  # outside capture(): nothing kept
     hooks.remove()
+
+
+def test_features_only_capture_ends_the_pass_at_the_last_hooked_module():
+    net = NAFNet(width=8, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1])
+    ran = []
+    net.ending.register_forward_hook(lambda *args: ran.append('ending'))
+    hooks = FeatureHooks(net, 'decoders')
+    x = torch.rand(1, 3, 16, 16)
+    with hooks.capture() as full:
+        assert net(x) is not None
+    assert ran == ['ending']
+    with hooks.capture(features_only=True) as early:
+        net(x)
+        raise AssertionError('the pass should have ended at decoders.1')
+    assert ran == ['ending'] and len(early) == 2
+    assert all(torch.equal(a, b) for a, b in zip(full, early))
+
+
+def test_dcpt_step_without_the_last_layers_of_the_classification_pass_trains_the_same_weights(tmp_path):
+    """The classification pass stops at the hooked decoder (as the authors' hook=True pass); nothing after it is in
+    that loss, so one step gives the same weights bit for bit."""
+    stepped = []
+    for reads_output in (False, True):
+        torch.manual_seed(0)
+        model = build_model(dcpt_opt(tmp_path))
+        model.step_reads_output = reads_output
+        model.feed_data(labelled_batch())
+        model.optimize_parameters(1)
+        assert (model.output is None) != reads_output
+        stepped.append(digest(model.net_g) + digest(model.net_dc))
+    assert all(torch.equal(a, b) for a, b in zip(*stepped))
+    spn_on_dcpt = MCLIRModel.resolve_model_class({'model_type': 'MCLIRModel', 'base_model_type': 'DCPTModel'})
+    assert spn_on_dcpt.step_reads_output  # SPN reads net_g(lq): that pass runs to the end
 
 
 # ---------------------------------------------------------------- option errors
