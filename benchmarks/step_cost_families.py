@@ -86,7 +86,9 @@ def verdict(res):
         if 'ours' in mem and 'authors' in mem:
             ratio = mem['ours']['peak_delta_bytes'] / mem['authors']['peak_delta_bytes']
             res[f'{key}_ratio'] = ratio
-            out[key] = {'value': ratio, 'target': f'<= {TARGETS[key]:g}', 'pass': ratio <= TARGETS[key]}
+            extra = (mem['ours']['peak_delta_bytes'] - mem['authors']['peak_delta_bytes']) / 2**20
+            out[key] = {'value': ratio, 'target': f'<= {TARGETS[key]:g}', 'pass': ratio <= TARGETS[key],
+                        'ours_minus_authors_mib': extra}
     return out
 
 
@@ -102,7 +104,8 @@ def print_report(results):
         log(f'| {family} | {res["config"]["batch"]} x {res["config"]["patch"]} | {m["ours"]:.4f} | '
             f'{m["authors"]:.4f} | {res["ratio"]:.3f}{interval} | ' + ' | '.join(mib.values()) + ' |')
     for family, res in results.items():
-        line = ', '.join(f'{k} {v["value"]:.3f} ({v["target"]}: {"PASS" if v["pass"] else "FAIL"})'
+        line = ', '.join(f'{k} {v["value"]:.3f} ({v["target"]}: {"PASS" if v["pass"] else "FAIL"}' +
+                         (f', {v["ours_minus_authors_mib"]:+.1f} MiB)' if 'ours_minus_authors_mib' in v else ')')
                          for k, v in res['verdict'].items())
         loss = res['first_step_loss']
         log(f'  [{family}] {line}; same initial weights: {res["same_initial_weights"]}; first step\'s loss: ours '
