@@ -22,6 +22,7 @@ import yaml
 from basicsr.models import build_model
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TEST_DATA = osp.join(ROOT, 'tests', 'data')  # verbatim option files of other repositories, reference values
 
 
 # ------------------------------------------------------------------- tiny option dicts and batches, in process, on CPU

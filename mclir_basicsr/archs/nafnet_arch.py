@@ -14,22 +14,17 @@ arguments and defaults)::
       middle_blk_num: 12
       dec_blk_nums: [2, 2, 2, 2]
 
-``NAFNetLocal`` is deliberately not provided. The authors build it by running a forward pass on a random
-``train_size`` tensor inside the constructor, after swapping every ``AdaptiveAvgPool2d`` of the channel attention
-for a stateful average pool whose kernel size is frozen by that first forward (test-time local statistics, TLC).
-BasicSR 1.4.2's ``build_network`` only instantiates the class from the option keys; a constructor that has to run
-the network (on CPU, before BasicSR moves it to its device, and impossible on the meta device) to finish building
-it does not fit that path, and TLC is an inference-time trick rather than an architecture. What a user gets
-instead is ``NAFNet`` with global statistics (the attention pools over the whole image): change
-``type: NAFNetLocal`` to ``type: NAFNet`` and drop ``train_size``/``fast_imp`` in the GoPro/REDS option files. The
-weights are the same (the pools hold no parameters) and load strictly; outputs equal NAFNetLocal's whenever the
-input is no larger than about 1.5x its ``train_size`` (e.g. training crops) and differ on larger test images,
-where the authors' reported GoPro/REDS scores used local statistics.
+``NAFNetLocal`` (the GoPro/REDS files) is the same network with test-time local statistics
+(:mod:`.local_statistics`): its attention pools over a window 1.5x its ``train_size`` crop instead of the whole image;
+weights and keys are NAFNet's. ``Baseline``/``BaselineLocal`` (the paper's baseline) are in
+:mod:`.nafnet_baseline_arch`.
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
+
+from .local_statistics import check_train_size, use_local_statistics
 
 
 class _ChannelLayerNorm(torch.autograd.Function):
@@ -131,12 +126,67 @@ class NAFBlock(nn.Module):
         return y + self.dropout2(branch) * self.gamma
 
 
-def _stage(channels, num_blocks):
-    return nn.Sequential(*[NAFBlock(channels) for _ in range(num_blocks)])
+class NAFUNet(nn.Module):
+    """The U-Net of NAFNet and its Baseline, built from ``make_block(channels)`` (see :class:`NAFNet`)."""
+
+    def __init__(self, make_block, img_channel, width, middle_blk_num, enc_blk_nums, dec_blk_nums):
+        super().__init__()
+        if len(enc_blk_nums) != len(dec_blk_nums):
+            raise ValueError(f'{type(self).__name__} needs as many decoder as encoder levels, got '
+                             f'enc_blk_nums={enc_blk_nums} and dec_blk_nums={dec_blk_nums}')
+
+        def stage(channels, num_blocks):
+            return nn.Sequential(*[make_block(channels) for _ in range(num_blocks)])
+
+        # Registration order follows the reference, so state-dict keys come out in the same order too.
+        self.intro = nn.Conv2d(img_channel, width, 3, padding=1)
+        self.ending = nn.Conv2d(width, img_channel, 3, padding=1)
+        self.encoders = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        self.middle_blks = stage(width * 2**len(enc_blk_nums), middle_blk_num)
+        self.ups = nn.ModuleList()
+        self.downs = nn.ModuleList()
+
+        channels = width
+        for num in enc_blk_nums:
+            self.encoders.append(stage(channels, num))
+            self.downs.append(nn.Conv2d(channels, channels * 2, 2, stride=2))
+            channels *= 2
+        for num in dec_blk_nums:
+            self.ups.append(nn.Sequential(nn.Conv2d(channels, channels * 2, 1, bias=False), nn.PixelShuffle(2)))
+            channels //= 2
+            self.decoders.append(stage(channels, num))
+        self.padder_size = 2**len(enc_blk_nums)
+
+    def stage_levels(self):
+        """``[(stage, level)]``: every stage of blocks with its U-Net level (0: full resolution)."""
+        depth = len(self.encoders)
+        return ([(m, i) for i, m in enumerate(self.encoders)] + [(self.middle_blks, depth)] +
+                [(m, depth - 1 - j) for j, m in enumerate(self.decoders)])
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        x = self._pad(x)
+        feat = self.intro(x)
+        skips = []
+        for encoder, down in zip(self.encoders, self.downs):
+            feat = encoder(feat)
+            skips.append(feat)
+            feat = down(feat)
+        feat = self.middle_blks(feat)
+        for decoder, up, skip in zip(self.decoders, self.ups, reversed(skips)):
+            feat = decoder(up(feat) + skip)
+        out = x + self.ending(feat)
+        return out[..., :h, :w]
+
+    def _pad(self, x):
+        """Zero-pads bottom and right so that H and W become multiples of ``padder_size``."""
+        m = self.padder_size
+        return F.pad(x, (0, -x.shape[-1] % m, 0, -x.shape[-2] % m))
 
 
 @ARCH_REGISTRY.register()
-class NAFNet(nn.Module):
+class NAFNet(NAFUNet):
     """NAFNet U-Net (Chen et al., ECCV 2022) with a global residual: output = input + ending(features).
 
     Level i (0-based) of the encoder works on ``width * 2**i`` channels at 1/2**i of the (padded) resolution; each
@@ -163,46 +213,21 @@ class NAFNet(nn.Module):
     """
 
     def __init__(self, img_channel=3, width=16, middle_blk_num=1, enc_blk_nums=[], dec_blk_nums=[]):
-        super().__init__()
-        if len(enc_blk_nums) != len(dec_blk_nums):
-            raise ValueError(f'NAFNet needs as many decoder as encoder levels, got enc_blk_nums={enc_blk_nums} '
-                             f'and dec_blk_nums={dec_blk_nums}')
-        # Registration order follows the reference, so state-dict keys come out in the same order too.
-        self.intro = nn.Conv2d(img_channel, width, 3, padding=1)
-        self.ending = nn.Conv2d(width, img_channel, 3, padding=1)
-        self.encoders = nn.ModuleList()
-        self.decoders = nn.ModuleList()
-        self.middle_blks = _stage(width * 2**len(enc_blk_nums), middle_blk_num)
-        self.ups = nn.ModuleList()
-        self.downs = nn.ModuleList()
+        super().__init__(NAFBlock, img_channel, width, middle_blk_num, enc_blk_nums, dec_blk_nums)
 
-        channels = width
-        for num in enc_blk_nums:
-            self.encoders.append(_stage(channels, num))
-            self.downs.append(nn.Conv2d(channels, channels * 2, 2, stride=2))
-            channels *= 2
-        for num in dec_blk_nums:
-            self.ups.append(nn.Sequential(nn.Conv2d(channels, channels * 2, 1, bias=False), nn.PixelShuffle(2)))
-            channels //= 2
-            self.decoders.append(_stage(channels, num))
-        self.padder_size = 2**len(enc_blk_nums)
 
-    def forward(self, x):
-        h, w = x.shape[-2:]
-        x = self._pad(x)
-        feat = self.intro(x)
-        skips = []
-        for encoder, down in zip(self.encoders, self.downs):
-            feat = encoder(feat)
-            skips.append(feat)
-            feat = down(feat)
-        feat = self.middle_blks(feat)
-        for decoder, up, skip in zip(self.decoders, self.ups, reversed(skips)):
-            feat = decoder(up(feat) + skip)
-        out = x + self.ending(feat)
-        return out[..., :h, :w]
+@ARCH_REGISTRY.register()
+class NAFNetLocal(NAFNet):
+    """:class:`NAFNet` with test-time local statistics (megvii-research/NAFNet's ``NAFNetLocal``, GoPro/REDS files).
 
-    def _pad(self, x):
-        """Zero-pads bottom and right so that H and W become multiples of ``padder_size``."""
-        m = self.padder_size
-        return F.pad(x, (0, -x.shape[-1] % m, 0, -x.shape[-2] % m))
+    Args:
+        train_size (list[int]): The training batch shape [N, C, H, W]; the attention pools over windows 1.5x
+            H x W (global where that covers the map). Default: [1, 3, 256, 256].
+        fast_imp (bool): The authors' faster, approximate window means. Default: False.
+        Others: as :class:`NAFNet`.
+    """
+
+    def __init__(self, *args, train_size=(1, 3, 256, 256), fast_imp=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.local_pools = use_local_statistics(self.stage_levels(), check_train_size(train_size, 'NAFNetLocal'),
+                                                self.padder_size, fast_imp)

@@ -11,7 +11,9 @@ Every component that reads options declares its check the same way, ``check_opti
   the checks of the files it names (:mod:`mclir_basicsr.preflight`);
 * model classes: a classmethod receiving the whole file (``path`` is ``''``); it calls the parsers of the parts it
   reads (``train.history``, ``train.progressive``, ``train.divergence_guard``, ``train.amp``, ``train.compile``, its
-  loss blocks), which return the configuration the model is then built from, so what was checked is what runs;
+  loss blocks), which return the configuration the model is then built from, so what was checked is what runs.
+  It runs for training; a model class whose test or validation reads keys of its own (NAFNet's
+  ``ImageRestorationModel``: ``val.grids``) also declares ``check_eval_options(opt)``, run for training and testing;
 * optimizers and schedulers (``train.optim_<x>``, ``train.scheduler``): torch's classes, checked against their
   signatures and built over a dummy parameter.
 

@@ -133,7 +133,9 @@ def check_loss(block, path):
     if _own_check(cls, args, path):
         return
     check_arguments(cls, args, path)
-    with vgg_source(RANDOM):  # a VGG inside is built without its weights: their file is checked with the inputs
+    # a VGG inside is built without its weights (vgg_weights too): their file is checked with the inputs
+    args.pop('vgg_weights', None)
+    with vgg_source(RANDOM):
         _construct(lambda: _on_device(lambda: cls(**args), 'meta'), block['type'], path)
 
 

@@ -239,6 +239,8 @@ def check_options(opt):
     if unused:
         raise OptionError(f'{", ".join(unused)} set, but model_type {model_type} does not use it. '
                           + _where_to_go(model_cls, plugin))
+    if hasattr(model_cls, 'check_eval_options'):  # the keys its test and validation read, in both modes
+        model_cls.check_eval_options(opt)
     if opt.get('is_train', True):
         check_step = getattr(model_cls, 'check_step_options', None)  # the one training step's keys, every class
         if check_step is not None:

@@ -19,6 +19,8 @@ from torchvision.models import vgg as tv_vgg
 from ..utils import few
 
 RANDOM = 'random'
+FETCHED_VGG_TYPE = 'vgg16'  # the one mclir-fetch-vgg writes
+RANDOM_VGG_SEED = 0  # random VGG features are the same in every run
 _CFG_OF = {'vgg11': 'A', 'vgg13': 'B', 'vgg16': 'D', 'vgg19': 'E'}
 
 
@@ -41,12 +43,27 @@ def find_vgg_weights(vgg_type):
     return next((p for p in vgg_weight_search_paths(vgg_type) if osp.isfile(p)), None)
 
 
+def how_to_get_vgg_weights(vgg_type, key):
+    """The sentence every missing-VGG message ends with: how to get the file without a download at training time,
+    and the smoke-run way out (``key: random``)."""
+    fname = torchvision_vgg_filename(vgg_type)
+    if vgg_type == FETCHED_VGG_TYPE:
+        get = f'Run mclir-fetch-vgg to write experiments/pretrained_models/{fname}'
+    else:  # mclir-fetch-vgg writes vgg16 only
+        get = (f'Copy torchvision\'s {fname} from a machine with internet (mclir-fetch-vgg writes vgg16 only, the '
+               f'weights of vgg_type: vgg16, another network)')
+    return f'{get}; for a smoke run, {key}: random uses random VGG features (results then differ from the paper).'
+
+
+def where_to_put_vgg_weights(vgg_type, key):
+    """Where the file is looked for, and the key that names it instead."""
+    places = ' or '.join(vgg_weight_search_paths(vgg_type))
+    return f'put torchvision\'s {torchvision_vgg_filename(vgg_type)} at {places}, or set {key} to its path. '
+
+
 def missing_vgg_weights_message(vgg_type, key):
-    places = '\n  '.join(vgg_weight_search_paths(vgg_type))
-    return (f'ImageNet weights for {vgg_type} were asked for but no file was found (nothing is downloaded). '
-            f'Put torchvision\'s {torchvision_vgg_filename(vgg_type)} in one of:\n  {places}\n'
-            f'or set {key} to the path of that file, or set {key}: random to train with random VGG features '
-            f'on purpose (results then differ from the paper).')
+    return (f'ImageNet weights for {vgg_type} were asked for but no file was found (nothing is downloaded): '
+            + where_to_put_vgg_weights(vgg_type, key) + how_to_get_vgg_weights(vgg_type, key))
 
 
 def resolve_vgg_weights(spec, vgg_type, key):
@@ -65,8 +82,8 @@ def resolve_vgg_weights(spec, vgg_type, key):
     path = osp.expanduser(spec)
     if not osp.isfile(path):
         where = '' if osp.isabs(path) else f' (relative to the current directory {os.getcwd()})'
-        raise FileNotFoundError(f'{key}: {path} does not exist{where}. Give the path of torchvision\'s {vgg_type} '
-                                f'weights, or "random" for random VGG features.')
+        raise FileNotFoundError(f'{key}: {path} does not exist{where}; give the path of torchvision\'s {vgg_type} '
+                                f'weights. ' + how_to_get_vgg_weights(vgg_type, key))
     return path
 
 
@@ -175,7 +192,7 @@ class VGGFactory:
             if path == RANDOM:
                 path = None
             elif path is None and pretrained:
-                path = resolve_vgg_weights(None, name, key='VGG weights')
+                path = resolve_vgg_weights(None, name, key='vgg_weights')  # the loss block's key; unknown here
             return VGGFeaturesOnly(build_torchvision_vgg_features(name, path))
 
         return factory
@@ -187,7 +204,8 @@ VGG_FACTORY = VGGFactory()
 @contextlib.contextmanager
 def vgg_source(weights):
     """Make ``basicsr.archs.vgg_arch.VGGFeatureExtractor`` built inside the block read ``weights`` (a path or
-    ``'random'``) instead of its fixed ``VGG_PRETRAIN_PATH`` or a download. Used by :class:`SPNLoss`."""
+    ``'random'``) instead of its fixed ``VGG_PRETRAIN_PATH`` or a download. Used by the losses that take
+    ``vgg_weights`` (SPNLoss, PositiveContrastLoss, BasicSR's PerceptualLoss here)."""
     saved_path = vgg_arch.VGG_PRETRAIN_PATH
     vgg_arch.VGG_PRETRAIN_PATH = osp.join(os.devnull, 'no-such-vgg-file')  # forces the factory branch
     token = _CHOSEN_WEIGHTS.set(weights)
@@ -196,3 +214,29 @@ def vgg_source(weights):
     finally:
         _CHOSEN_WEIGHTS.reset(token)
         vgg_arch.VGG_PRETRAIN_PATH = saved_path
+
+
+def perceptual_loss_with_vgg_weights(basicsr_init):
+    """BasicSR's ``PerceptualLoss.__init__`` with one more argument, ``vgg_weights``, meaning what it means for
+    SPNLoss: a torchvision VGG file, or ``random`` (seeded) for a smoke run. Absent, BasicSR's own lookup runs
+    unchanged (never a download)."""
+
+    def __init__(self, layer_weights, vgg_type='vgg19', use_input_norm=True, range_norm=False, perceptual_weight=1.0,
+                 style_weight=0., criterion='l1', vgg_weights=None):
+        kwargs = dict(vgg_type=vgg_type, use_input_norm=use_input_norm, range_norm=range_norm,
+                      perceptual_weight=perceptual_weight, style_weight=style_weight, criterion=criterion)
+        if vgg_weights is None:
+            basicsr_init(self, layer_weights, **kwargs)
+            return
+        if not isinstance(vgg_weights, str):
+            raise ValueError(f'PerceptualLoss.vgg_weights must be a file path or "random", got {vgg_weights!r}.')
+        weights = resolve_vgg_weights(vgg_weights, vgg_type, 'PerceptualLoss.vgg_weights')
+        if weights == RANDOM:
+            logging.getLogger('basicsr').warning('PerceptualLoss uses RANDOM VGG features (vgg_weights: random): not '
+                                                 'the ImageNet feature space, so results differ from the paper.')
+        # random features are seeded (the same in every run) and leave the global random stream alone
+        with torch.random.fork_rng(devices=[]), vgg_source(weights):
+            torch.manual_seed(RANDOM_VGG_SEED)
+            basicsr_init(self, layer_weights, **kwargs)
+
+    return __init__

@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..losses.vgg_weights import VGG_FACTORY
+from ..losses.vgg_weights import VGG_FACTORY, perceptual_loss_with_vgg_weights
 from . import distributed, exp_dirs, model_methods, option_checks, resume
 
 SUPPORTED_BASICSR = '1.4.2'
@@ -35,6 +35,11 @@ FIXES = (
     Fix('vgg_never_downloads', 'basicsr.archs.vgg_arch:vgg',
         'VGGFeatureExtractor (PerceptualLoss too) downloads ImageNet weights; offline it fails after a timeout',
         'tests/unit/runtime/test_runtime.py::test_basicsr_perceptual_loss_never_downloads', lambda _: VGG_FACTORY),
+    Fix('perceptual_vgg_weights', 'basicsr.losses.basic_loss:PerceptualLoss.__init__',
+        'PerceptualLoss cannot be given its VGG file (nor random features for a smoke run), unlike SPNLoss: '
+        'vgg_weights under perceptual_opt (the MCLIR authors\' negative term included) is refused or ignored',
+        'tests/unit/losses/test_vgg_weights_keys.py::test_perceptual_loss_loads_the_named_file',
+        perceptual_loss_with_vgg_weights),
     Fix('dist_on_cpu', 'basicsr.utils.options:init_dist',
         '--launcher pytorch hard-codes nccl and torch.cuda.set_device: DDP cannot start without GPUs',
         'tests/e2e/test_reliability.py::test_ddp_two_cpu_processes_stay_identical_and_resume',

@@ -4,7 +4,7 @@ import warnings
 
 from ..checks.blocks import check_typed_blocks, numbers_from_text
 from ..checks.option_file import check_basicsr_arguments
-from ..checks.options import check_options
+from ..checks.options import OptionError, check_options
 from ..checks.preflight import check_inputs
 from ..training.lr_schedulers import check_scheduler_options
 from ..training.optimizers import check_optimizer_options
@@ -33,11 +33,32 @@ def fix_prefetch(opt):
     return opt
 
 
+# dataset keys of older BasicSR versions (and of the repositories forked from them: NAFNet) -> BasicSR 1.4.2's
+OLDER_DATASET_KEYS = {'use_flip': 'use_hflip'}
+
+
+def rename_older_dataset_keys(opt):
+    """``datasets.<phase>.use_flip`` (BasicSR before 1.3, NAFNet's files) is 1.4.2's ``use_hflip``, which
+    ``PairedImageDataset`` reads with ``opt['use_hflip']`` (a KeyError in the first batch without it). Giving both
+    is refused."""
+    for phase, ds in (opt.get('datasets') or {}).items():
+        if not isinstance(ds, dict):
+            continue
+        for old, new in OLDER_DATASET_KEYS.items():
+            if old in ds and new in ds:
+                raise OptionError(f'datasets.{phase}.{old} and datasets.{phase}.{new} are both given: {old} is the '
+                                  f'older name of {new}; keep {new}.')
+            if old in ds:
+                ds[new] = ds.pop(old)
+    return opt
+
+
 def check_parsed(opt):
     """Everything checked right after parsing: the prefetch fallback, numbers YAML read as text, the optimizers
     and the scheduler (training), every typed block built, our keys and the model class's own checks, then the data,
     checkpoints and weight files."""
     fix_prefetch(opt)
+    rename_older_dataset_keys(opt)
     numbers_from_text(opt)
     if opt.get('is_train', True):
         check_optimizer_options(opt)

@@ -50,9 +50,10 @@ class GradClipConfig:
     norm_type: float = 2.0
 
 
-def parse_grad_clip(train_opt, path='train'):
+def parse_grad_clip(train_opt, path='train', default=None):
     """``train.grad_clip: {max_norm, norm_type}``, or ``train.use_grad_clip``: ``true`` is NAFNet's max norm 0.01, a
-    number is the max norm (the MCLIR authors' models); never both. Returns :class:`GradClipConfig` or None."""
+    number is the max norm (the MCLIR authors' models); never both. Returns :class:`GradClipConfig`, or ``default``
+    when neither key is given (the model class's: NAFNet's clips unless told not to)."""
     if 'grad_clip' in train_opt and 'use_grad_clip' in train_opt:
         raise OptionError(f'{path}.grad_clip and {path}.use_grad_clip are both given; keep one.')
     if 'use_grad_clip' in train_opt:
@@ -63,7 +64,7 @@ def parse_grad_clip(train_opt, path='train'):
         return GradClipConfig(check_number(value, f'{path}.use_grad_clip', low=0, low_open=True))
     block = optional_block(train_opt, 'grad_clip', GRAD_CLIP_KEYS, f'{path}.grad_clip', example='{max_norm: 0.01}')
     if block is None:
-        return None
+        return default
     if 'max_norm' not in block:
         raise OptionError(f'{path}.grad_clip.max_norm is missing (the largest gradient norm allowed).')
     return GradClipConfig(check_number(block['max_norm'], f'{path}.grad_clip.max_norm', low=0, low_open=True),

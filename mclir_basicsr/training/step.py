@@ -34,6 +34,7 @@ class TrainingStep(AtomicCheckpoints):
     """Mixin placed before a BasicSR model class (``class M(TrainingStep, SRModel)``); see the module doc."""
 
     step_reads_output = False  # True where a hook reads self.output after training_losses (SPN)
+    default_grad_clip = None  # GradClipConfig applied when train sets neither grad_clip nor use_grad_clip
 
     @staticmethod
     def check_step_options(train_opt):
@@ -45,7 +46,8 @@ class TrainingStep(AtomicCheckpoints):
         train_opt = self.opt['train']
         self.train_net_g = self.net_g  # what the step calls; net_g (saved, validated) stays as it is
         self.precision = StepPrecision(parse_amp(train_opt), self.device)
-        self.guard = StepGuard(parse_guard(train_opt), self.precision, self.device, parse_grad_clip(train_opt))
+        self.guard = StepGuard(parse_guard(train_opt), self.precision, self.device,
+                               parse_grad_clip(train_opt, default=self.default_grad_clip))
         super().init_training_settings()
         schedule = check_progressive(self.opt)
         self.progressive = None

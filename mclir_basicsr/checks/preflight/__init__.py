@@ -46,7 +46,9 @@ about 1 s from the page cache, 2 s (folders) / 5 s (lmdb) from this machine's di
   ``torch.load(weights_only=True)``, has ``path.param_key_<x>``, and fits ``network_<x>`` (keys and shapes with
   ``strict_load_<x>: true``; at least one tensor with ``false``) (:mod:`.checkpoints`);
 * VGG weights that training will load (:mod:`.vgg`): ``train.spn_opt.vgg_weights`` (SPNLoss: found, and a
-  torchvision state dict of that ``vgg_type``) and the VGG of ``train.perceptual_opt`` (found).
+  torchvision state dict of that ``vgg_type``), the same for ``vgg_weights`` under ``train.pocl_opt`` and every
+  ``train.<x>_opt`` of BasicSR's PerceptualLoss, whose VGG without ``vgg_weights`` must be found in the standard
+  places; a missing file's message names ``mclir-fetch-vgg`` and ``vgg_weights: random``.
 """
 from ..options import OptionError
 from .checkpoints import check_pretrained, check_pretrained_prompter, check_resume_state

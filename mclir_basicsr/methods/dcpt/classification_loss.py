@@ -1,7 +1,10 @@
-"""Classification losses on logits (N, K) and integer labels (N,), for degradation classification (DCPT).
+"""Classification losses on logits and integer labels, for degradation classification (DCPT).
 
 Registered as ``ClassFocalLoss`` and ``ClassCrossEntropyLoss`` (names BasicSR does not use); ``FocalLoss`` and
 ``CrossEntropyLoss``, the DCPT authors' names and defaults, are registered too when no other package took them.
+The focal loss has the semantics of DCPT's ``FocalLoss`` (``basicsr/losses/classify_loss.py``, identical in
+MILab-PKU/dcpt at 0889ede and hoatong2411/dcpt at 0c9ea11): N-d logits, ``ignore_index`` rows dropped before the
+reduction, a scalar 0 for a batch with every label ignored.
 """
 import torch
 import torch.nn as nn
@@ -24,15 +27,23 @@ def _reduce(values, reduction):
 
 @LOSS_REGISTRY.register()
 class ClassFocalLoss(nn.Module):
-    """Focal loss (Lin et al., ICCV 2017): ``-alpha_y * (1 - p_y)**gamma * log p_y`` per sample, ``p = softmax``.
+    """Focal loss (Lin et al., ICCV 2017): ``-alpha_y * (1 - p_y)**gamma * log p_y`` per row, ``p = softmax``.
+
+    Logits (N, C) with labels (N,), or (N, C, d1, ..., dK) with labels (N, d1, ..., dK): each position is one row
+    (rows in the order of ``logits.movedim(1, -1).reshape(-1, C)``). Rows labelled ``ignore_index`` are dropped
+    before the reduction, as in DCPT's code: ``mean`` averages the kept rows only, ``sum`` adds them, ``none``
+    returns one value per kept row (a 1-D tensor, in row order, shorter than the batch when rows are dropped).
+    When every row is ignored the loss is a scalar 0, whatever the reduction, ``none`` included (DCPT's
+    ``torch.tensor(0.0)``; here on the logits' device and in their graph: backward gives zero gradients).
+    ``alpha_y`` weights each row; ``mean`` divides by the number of kept rows, not by the sum of their weights (as
+    DCPT's). Computed in float32 whatever the logits' dtype.
 
     Args:
-        loss_weight (float): Multiplies the loss. Default: 1.
-        gamma (float >= 0): Focusing exponent; 0 gives cross-entropy. Default: 2 (DCPT's).
+        loss_weight (float): Multiplies the loss (DCPT's class has none: 1). Default: 1.
+        gamma (float >= 0): Focusing exponent; 0 gives cross-entropy. Default: 2 (DCPT's option files').
         alpha (list[float] | None): Per-class weights alpha_y, or None for 1. Default: None.
-        reduction (str): ``mean`` | ``sum`` | ``none`` over the batch. Default: ``mean``.
-        ignore_index (int): Samples with this label contribute 0 (and still count in the mean, as in DCPT's code).
-            Default: -100.
+        reduction (str): ``mean`` | ``sum`` | ``none`` over the kept rows. Default: ``mean``.
+        ignore_index (int): The label of rows to drop. Default: -100.
     """
 
     def __init__(self, loss_weight=1.0, gamma=2.0, alpha=None, reduction='mean', ignore_index=-100):
@@ -49,16 +60,34 @@ class ClassFocalLoss(nn.Module):
                              persistent=False)
 
     def forward(self, logits, labels):
-        labels = labels.long().view(-1)
+        """
+        Args:
+            logits (Tensor): (N, C) or (N, C, d1, ..., dK) unnormalised class scores.
+            labels (Tensor): (N,) or (N, d1, ..., dK) class indices in [0, C), or ``ignore_index``.
+        """
+        if logits.dim() < 2:
+            raise ValueError(f'logits must be (N, C) or (N, C, d1, ...), got shape {tuple(logits.shape)}.')
+        num_classes = logits.shape[1]
+        rows = logits.movedim(1, -1).reshape(-1, num_classes)  # (N, C, d1, ...) -> (N * d1 * ..., C)
+        labels = labels.long().reshape(-1)
+        if labels.numel() != rows.shape[0]:
+            raise ValueError(f'labels hold {labels.numel()} values for {rows.shape[0]} rows of logits '
+                             f'{tuple(logits.shape)}: labels must be (N, d1, ...) for logits (N, C, d1, ...).')
+        if self.alpha is not None and self.alpha.numel() != num_classes:
+            raise ValueError(f'alpha has {self.alpha.numel()} weights but the logits have {num_classes} classes.')
         kept = labels != self.ignore_index
-        safe = torch.where(kept, labels, torch.zeros_like(labels))
-        log_p = F.log_softmax(logits.float(), dim=1).gather(1, safe.view(-1, 1)).squeeze(1)
-        values = -(1 - log_p.exp()).pow(self.gamma) * log_p * kept
+        rows, labels = rows[kept], labels[kept]
+        if labels.numel() == 0:
+            # DCPT's value (0) for a batch with nothing to classify; the empty sum keeps it in the graph so that
+            # backward gives zero gradients instead of failing
+            return rows.float().sum()
+        if ((labels < 0) | (labels >= num_classes)).any():
+            raise ValueError(f'labels must be class indices in [0, {num_classes}) or ignore_index '
+                             f'{self.ignore_index}, got values from {labels.min().item()} to {labels.max().item()}.')
+        log_p = F.log_softmax(rows.float(), dim=1).gather(1, labels.view(-1, 1)).squeeze(1)
+        values = -(1 - log_p.exp()).pow(self.gamma) * log_p
         if self.alpha is not None:
-            if self.alpha.numel() != logits.shape[1]:
-                raise ValueError(f'alpha has {self.alpha.numel()} weights but the logits have {logits.shape[1]} '
-                                 f'classes.')
-            values = values * self.alpha[safe]
+            values = values * self.alpha[labels]
         return self.loss_weight * _reduce(values, self.reduction)
 
 
@@ -85,7 +114,8 @@ class ClassCrossEntropyLoss(nn.Module):
 
 
 class FocalLoss(ClassFocalLoss):
-    """The DCPT authors' ``FocalLoss``: their defaults (``gamma`` 0, i.e. cross-entropy unless set)."""
+    """The DCPT authors' ``FocalLoss``: their semantics (:class:`ClassFocalLoss`) and defaults (``gamma`` 0, i.e.
+    cross-entropy unless set); ``loss_weight``, which theirs lacks, defaults to 1."""
 
     def __init__(self, alpha=None, gamma=0.0, reduction='mean', ignore_index=-100, loss_weight=1.0):
         super().__init__(loss_weight, gamma, alpha, reduction, ignore_index)

@@ -4,7 +4,8 @@ Facts from the authors' code (Aitical/MCLIR, commit e42fb40), and what each alia
 
 * ``perceptual_opt`` IS the negative term: ``L = L1(out, gt) - mean_k Percep(out, neg_k)``. Here it becomes
   ``spn_opt`` (SPNLoss, form subtract, ``loss_weight = perceptual_weight``, same layers, VGG type, input
-  normalisation and criterion; ImageNet VGG weights from the standard places, as BasicSR's PerceptualLoss).
+  normalisation and criterion; ImageNet VGG weights from the standard places, as BasicSR's PerceptualLoss, or
+  from ``perceptual_opt.vgg_weights``: this plugin's key, a path or ``random``, as for SPNLoss).
   ``perceptual_pos_opt`` (FFA-Net classes: ``+ Percep(out, gt)``) becomes BasicSR's positive ``perceptual_opt``.
 * ``neg_iter``/``neg_decay``: copy ``i`` is refreshed every ``neg_iter[N-1-i]`` iterations with ``neg_decay[i]``
   (the authors' reversed pairing, reproduced; a warning when the decays differ, i.e. when it matters).
@@ -25,6 +26,7 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from ...checks.options import OptionError, check_number
+from ...losses.vgg_weights import resolve_vgg_weights
 from .history import AdaptiveRefresh
 from .mclir_model import MCLIRModel, MCLIRSwinIRModel
 from .options import (AUTHORS_ADAPTIVE_DECAY, AUTHORS_ADAPTIVE_THRESHOLD, MCLIR_TOP_KEYS, MCLIR_TRAIN_KEYS,
@@ -44,8 +46,12 @@ def perceptual_to_spn(perc):
     spn = {'type': 'SPNLoss', 'form': 'subtract', 'loss_weight': perc.get('perceptual_weight', 1.0),
            'vgg_type': perc.get('vgg_type', 'vgg19'), 'use_input_norm': perc.get('use_input_norm', True),
            'range_norm': perc.get('range_norm', False), 'criterion': perc.get('criterion', 'l1')}
-    if 'layer_weights' in perc:
-        spn['layer_weights'] = perc['layer_weights']
+    weights = perc.get('vgg_weights')
+    if weights is not None and not isinstance(weights, str):
+        raise OptionError(f'train.perceptual_opt.vgg_weights must be a file path or "random", got {weights!r}.')
+    for key in ('layer_weights', 'vgg_weights'):  # vgg_weights: this plugin's key, as SPNLoss's
+        if key in perc:
+            spn[key] = perc[key]
     return spn
 
 
@@ -113,6 +119,10 @@ class _AuthorsSemantics:
 
     def init_training_settings(self):
         self.opt = self.ours(self.opt)
+        spn = self.opt['train']['spn_opt']
+        # resolved here so that a missing file is named by the key of their file, not by our spn_opt
+        spn['vgg_weights'] = resolve_vgg_weights(spn.get('vgg_weights'), spn['vgg_type'],
+                                                 'train.perceptual_opt.vgg_weights')
         super().init_training_settings()
 
 

@@ -67,8 +67,8 @@ def test_a_network_that_cannot_be_built_is_named_with_its_constructors_words(rel
     (DCPT, 'train.optim_g.lr', -1.0, 'train.optim_g: AdamW', 'Invalid learning rate'),
     (DCPT, 'train.optim_g.betas', [0.9], 'train.optim_g: AdamW', 'IndexError'),
     (CONSTYLE, 'train.scheduler.T_max', 'abc', 'train.scheduler: TrueCosineAnnealingLR', 'TypeError'),
-    (DCPT, 'network_g.type', 'NAFNetLocal', "network_g.type 'NAFNetLocal' is not a registered network", 'Import'),
-    (DCPT, 'train.pixel_opt.type', 'PSNRLoss', "train.pixel_opt.type 'PSNRLoss' is not a registered loss", 'Import'),
+    (DCPT, 'network_g.type', 'NAFSSR', "network_g.type 'NAFSSR' is not a registered network", 'Import'),
+    (DCPT, 'train.pixel_opt.type', 'SSIMLoss', "train.pixel_opt.type 'SSIMLoss' is not a registered loss", 'Import'),
     (MCLIR, 'train.spn_opt.loss_weight', 'autoo', 'train.spn_opt.loss_weight must be a number or auto', "'autoo'"),
     (MCLIR, 'train.spn_opt.loss_weight', 'AUTO', 'train.spn_opt.loss_weight must be a number or auto', "'AUTO'"),
     (MCLIR, 'train.spn_opt.target_ratio', float('inf'), 'train.spn_opt.target_ratio must be a finite number', 'inf'),
@@ -76,7 +76,7 @@ def test_a_network_that_cannot_be_built_is_named_with_its_constructors_words(rel
 def test_bad_blocks_are_refused_in_one_line(rel, key, value, start, words):
     msg = _refused(_demo(rel, **{key: value}))
     assert msg.startswith(start) and words in msg, msg
-    assert 'Did you mean' not in msg  # NAFNetLocal is not NAFNet, PSNRLoss is not SPNLoss
+    assert 'Did you mean' not in msg  # NAFSSR (stereo SR) is not NAFNet, SSIMLoss is not SPNLoss
 
 
 def test_numbers_yaml_reads_as_text_are_the_numbers_they_spell():
