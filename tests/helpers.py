@@ -443,3 +443,46 @@ def paired_dataset(gt, lq, backend='disk', phase='train', **kw):
         ds['gt_size'] = 8
     ds.update(kw)
     return ds
+
+
+# ------------------------------------------------------------------------- reference weights of other repositories
+INTEGER_BUFFERS = ('queue_ptr', 'num_batches_tracked')
+
+
+def reference_state(entries, seed, scale, ints=None):
+    """A state dict rebuilt from a reference's recipe (tests/data/*/README.md): ``entries`` ``[(name, shape)]`` in the
+    authors' names; every floating tensor drawn in sorted-name order from one generator (``randn * scale``;
+    ``running_var`` as ``|draw| + 1``); integer buffers from ``ints`` or 0. Returned in ``entries``' order."""
+    gen = torch.Generator().manual_seed(seed)
+    ints = ints or {}
+    values = {}
+    for name, shape in sorted(entries):
+        if name in ints:
+            values[name] = ints[name]
+        elif name.endswith(INTEGER_BUFFERS):
+            values[name] = torch.zeros(shape, dtype=torch.long)
+        else:
+            draw = torch.randn(shape, generator=gen, dtype=torch.float64) * scale
+            values[name] = (draw.abs() + 1 if name.endswith('running_var') else draw).float()
+    return {name: values[name] for name, _ in entries}
+
+
+def changed_option_keys(original, changed):
+    """The key paths (``datasets.train.gt_size``) whose values differ between two option dicts."""
+    def flat(tree, prefix=''):
+        out = {}
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                out.update(flat(value, f'{prefix}{key}.'))
+            else:
+                out[f'{prefix}{key}'] = value
+        return out
+    a, b = flat(original), flat(changed)
+    return sorted(k for k in set(a) | set(b) if a.get(k, '<absent>') != b.get(k, '<absent>'))
+
+
+def key_allowed(key, patterns):
+    """``key`` matches one of ``patterns`` (key paths with ``*`` for one level: ``datasets.*.dataroot_gt``)."""
+    parts = key.split('.')
+    return any(len(p.split('.')) == len(parts) and all(x in ('*', y) for x, y in zip(p.split('.'), parts))
+               for p in patterns)

@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 
+from .padding import pad_to_multiple
 from .restormer_blocks import Downsample, OverlapPatchEmbed, TransformerBlock, Upsample, transformer_stage
 
 # Prompt settings fixed in the reference implementation (they do not follow ``dim``), per decoder level 1, 2, 3.
@@ -182,10 +183,7 @@ class PromptIR(nn.Module):
                 'PromptIR(decoder=False) has no consistent forward pass in the reference implementation '
                 '(up4_3 expects 4 * dim channels, the latent has 8 * dim); use decoder=True (the published model)')
         h, w = x.shape[-2:]
-        pad_h, pad_w = -h % SIZE_MULTIPLE, -w % SIZE_MULTIPLE
-        if pad_h or pad_w:
-            mode = 'reflect' if pad_h < h and pad_w < w else 'replicate'
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        x = pad_to_multiple(x, SIZE_MULTIPLE)
 
         enc1 = self.encoder_level1(self.patch_embed(x))
         enc2 = self.encoder_level2(self.down1_2(enc1))

@@ -6,6 +6,8 @@ from ..checks.blocks import check_typed_blocks, numbers_from_text
 from ..checks.option_file import check_basicsr_arguments
 from ..checks.options import OptionError, check_options
 from ..checks.preflight import check_inputs
+from ..checks.repository_names import use_repository_names
+from ..methods.constyle.irconstyle_files import IRCONSTYLE
 from ..training.lr_schedulers import check_scheduler_options
 from ..training.optimizers import check_optimizer_options
 
@@ -33,6 +35,8 @@ def fix_prefetch(opt):
     return opt
 
 
+REPOSITORIES = (IRCONSTYLE, )  # the repositories whose option files are read by their own names
+
 # dataset keys of older BasicSR versions (and of the repositories forked from them: NAFNet) -> BasicSR 1.4.2's
 OLDER_DATASET_KEYS = {'use_flip': 'use_hflip'}
 
@@ -54,9 +58,11 @@ def rename_older_dataset_keys(opt):
 
 
 def check_parsed(opt):
-    """Everything checked right after parsing: the prefetch fallback, numbers YAML read as text, the optimizers
+    """Everything checked right after parsing: the names of a methods' repository's file read as this plugin's, the
+    prefetch fallback, numbers YAML read as text, the optimizers
     and the scheduler (training), every typed block built, our keys and the model class's own checks, then the data,
     checkpoints and weight files."""
+    use_repository_names(opt, REPOSITORIES)
     fix_prefetch(opt)
     rename_older_dataset_keys(opt)
     numbers_from_text(opt)

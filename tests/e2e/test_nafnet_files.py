@@ -10,7 +10,7 @@ import os.path as osp
 import pytest
 import yaml
 
-from tests.helpers import TEST_DATA, pair_lmdbs, run_module
+from tests.helpers import TEST_DATA, changed_option_keys, key_allowed, pair_lmdbs, run_module
 
 pytestmark = pytest.mark.e2e
 
@@ -20,27 +20,6 @@ TRAIN_FILES = sorted(osp.relpath(p, osp.join(OPTIONS, 'train'))
 ALLOWED = ('num_gpu', 'datasets.*.dataroot_gt', 'datasets.*.dataroot_lq', 'datasets.*.num_worker_per_gpu',
            'datasets.train.gt_size', 'datasets.train.batch_size_per_gpu', 'train.total_iter', 'train.scheduler.T_max',
            'val.val_freq', 'logger.save_checkpoint_freq', 'logger.print_freq', 'path.pretrain_network_g')
-
-
-def flat(tree, prefix=''):
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f'{prefix}{key}.'))
-        else:
-            out[f'{prefix}{key}'] = value
-    return out
-
-
-def changed_keys(original, changed):
-    a, b = flat(original), flat(changed)
-    return sorted(k for k in set(a) | set(b) if a.get(k, '<absent>') != b.get(k, '<absent>'))
-
-
-def allowed(key):
-    parts = key.split('.')
-    return any(len(p.split('.')) == len(parts) and all(x in ('*', y) for x, y in zip(p.split('.'), parts))
-               for p in ALLOWED)
 
 
 @pytest.fixture(scope='module')
@@ -68,7 +47,7 @@ def adapted(rel, phase, data, folder, iters, checkpoint_every, pretrain=None):
         opt['logger'].update(save_checkpoint_freq=checkpoint_every, print_freq=1)
     if pretrain is not None:
         opt['path']['pretrain_network_g'] = pretrain
-    assert [k for k in changed_keys(original, opt) if not allowed(k)] == []
+    assert [k for k in changed_option_keys(original, opt) if not key_allowed(k, ALLOWED)] == []
     path = osp.join(str(folder), f'{phase}_{rel.replace("/", "_")}')
     with open(path, 'w') as f:
         yaml.safe_dump(opt, f)

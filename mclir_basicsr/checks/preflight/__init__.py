@@ -32,6 +32,14 @@ about 1 s from the page cache, 2 s (folders) / 5 s (lmdb) from this machine's di
     3-channel colour, so the network would learn to add or remove colour); consistent grayscale pairs in a colour
     dataset only warn (they are valid colourless samples once BasicSR replicates the channel);
 
+* hooks a dataset class may define to say what it reads (:mod:`.datasets`; IRConStyle's ``Dataset_*`` types use
+  them): ``check_options(ds_opt, key)`` (its own option check, raising ``OptionError`` starting with ``key``);
+  ``dataroot_keys`` (the only ``dataroot_*`` keys checked as paths: their Gaussian types read ``dataroot_gt`` and
+  ignore ``dataroot_lq: none``; without ``dataroot_lq`` each GT image is its own partner, folders and lmdb, at
+  scale 1); ``paired_files(ds_opt, key)`` (``{name: {'gt': path, 'lq': path}}``, the pairs it builds from folders,
+  e.g. by sorted position, or None for BasicSR's pairing by name; raising ``OptionError`` for folders it cannot
+  pair): its folders and pairs then get every check above in place of BasicSR's name matching, also for a class
+  that is no ``PairedImageDataset``; ``default_scale`` (the scale when neither the block nor the top level sets one);
 * ``AllInOneDataset`` (:mod:`.all_in_one`): the dataset's own option check, then each task as GT/LQ pairs at scale 1
   with the checks above (denoising: its clean images), no image listed twice (a repeated ``meta_info_file`` line, a
   folder given twice), every image at least ``gt_size`` for training; messages name the task

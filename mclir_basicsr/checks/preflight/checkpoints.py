@@ -7,7 +7,7 @@ import warnings
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from ...methods.constyle.constyle_authors_keys import authors_shape, rename_authors_state
-from ...methods.constyle.constyle_nafnet_arch import PROMPTER_PREFIX
+from ...methods.constyle.prompted_restorer import PROMPTER_PREFIX
 from ...training.experiment_files import resume_network_files, saved_state_iters
 from ...utils import few, strip_wrapper_prefixes
 from ..options import OptionError, registered_name

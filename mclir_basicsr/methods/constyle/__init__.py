@@ -1,2 +1,3 @@
-"""ConStyle / IRConStyle: the contrastive style prompter, ConStyleNAFNet, the prompter's losses, the model classes
-and the authors' key map."""
+"""ConStyle / IRConStyle: the contrastive style prompter, the prompted restorers (ConStyleNAFNet, ConStyleRestormer,
+ConStyleMaxim), the prompter's losses, the model classes, the authors' key map, and how IRConStyle's own option files
+are read (their model types, datasets and names)."""

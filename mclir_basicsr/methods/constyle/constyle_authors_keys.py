@@ -1,5 +1,6 @@
 """The ConStyle authors' checkpoint names (Dongqi-Fan/ConStyle_v2, ``archs/ConStyle_NAFNet_arch.py`` and
-``archs/ConStyle_arch.py``) -> ours, so their weights load into ``ConStyleNAFNet`` as they are.
+``archs/ConStyle_arch.py``; Dongqi-Fan/IRConStyle, ``archs/ConStyle_Restormer_arch.py``) -> ours, so their weights
+load into ``ConStyleNAFNet`` and ``ConStyleRestormer`` as they are.
 
 Their ConStyleNAFNet names its parts ``ConStyle`` (the prompter), ``Preprocess_Module``, ``Process_Module_l1..3``,
 ``DC1..3``, ``Process_Module_bottom``, ``mlp``, ``local_fusion``, ``UC1..3``, ``Process_Module_r1..3``,
@@ -8,6 +9,10 @@ Their ConStyleNAFNet names its parts ``ConStyle`` (the prompter), ``Preprocess_M
 holds the prompter alone (``encoder_q.*``, ``encoder_k.*``, ``queue``, ``queue_ptr``) plus a classifier head that
 no restorer uses. A model converted with these rules gives bit-identical outputs to theirs (checked against their
 code at commit 7960cee; see the closing note of the ConStyle follow-up).
+
+Their ConStyleRestormer uses the same part names; its ``Preprocess_Module`` is a patch embedding (``.proj``) and its
+``Finetune_Module`` holds the refinement blocks then the output conv (the only tensors directly under it, as in
+ConStyleNAFNet, whose ``Finetune_Module`` is that conv alone).
 """
 import re
 
@@ -15,7 +20,7 @@ _RULES = [  # (their prefix, ours); numbers in their module names count from 1 (
     (r'ConStyle\.encoder_([qk])\.stage(\d)\.', lambda m: f'prompter.encoder_{m[1]}.stages.{int(m[2]) - 1}.'),
     (r'ConStyle\.encoder_([qk])\.mlp([12])\.', lambda m: f'prompter.encoder_{m[1]}.head{m[2]}.'),
     (r'ConStyle\.(queue|queue_ptr)$', lambda m: f'prompter.{m[1]}'),
-    (r'Preprocess_Module\.0\.', lambda m: 'embed.'),
+    (r'Preprocess_Module\.(?:0|proj)\.', lambda m: 'embed.'),  # NAFNet's conv, Restormer's patch embedding
     (r'AffineTransform(\d)\.', lambda m: f'prompts.{m[1]}.'),
     (r'Process_Module_l(\d)\.', lambda m: f'encoders.{int(m[1]) - 1}.'),
     (r'DC(\d)\.down\.', lambda m: f'downs.{int(m[1]) - 1}.body.'),
@@ -25,7 +30,8 @@ _RULES = [  # (their prefix, ours); numbers in their module names count from 1 (
     (r'UC(\d)\.up\.', lambda m: f'ups.{int(m[1]) - 1}.body.'),
     (r'UC(\d)\.down\.', lambda m: f'ups.{int(m[1]) - 1}.fuse.'),
     (r'Process_Module_r(\d)\.', lambda m: f'decoders.{int(m[1]) - 1}.'),
-    (r'Finetune_Module\.0\.', lambda m: 'ending.'),
+    (r'Finetune_Module\.\d+\.(?=(?:weight|bias)$)', lambda m: 'ending.'),  # the output conv
+    (r'Finetune_Module\.(\d+)\.', lambda m: f'refinement.{m[1]}.'),  # Restormer's refinement blocks
 ]
 _RULES = [(re.compile('^' + pattern), ours) for pattern, ours in _RULES]
 _PROMPTER_ALONE = re.compile(r'^(encoder_[qk]\.|queue$|queue_ptr$)')  # their pre-training checkpoint

@@ -32,8 +32,9 @@ from ...training.step import STEP_KEYS, TrainingStep
 from ...utils import bare_module
 from ..mclir.mclir_model import mclir_model_class
 from .constyle_authors_keys import rename_authors_state
-from .constyle_nafnet_arch import PROMPTER_PREFIX
+from .mixing import MixingAugment, parse_mixing
 from .options import AUX_LOSSES, PATH_KEYS, check_constyle_options
+from .prompted_restorer import PROMPTER_PREFIX
 
 CONSTYLE_TRAIN_KEYS = tuple(AUX_LOSSES) + ('ConStyle_iter', 'mixing_augs', 'progressive')
 IR_TRAIN_KEYS = ('mixing_augs', 'progressive')  # IRConStyleModel: no prompter losses, no ConStyle_iter
@@ -71,6 +72,13 @@ class PromptedSteps:
         self.prompter = bare_module(self.net_g).prompter
         self.prompter_frozen = False
         self.optimizer_g.register_step_pre_hook(self._keep_frozen_prompter)
+        mixing = parse_mixing(train_opt.get('mixing_augs'))
+        self.mixing = MixingAugment(mixing) if mixing and mixing['mixup'] else None
+
+    def progressive_batch(self, current_iter):
+        super().progressive_batch(current_iter)
+        if self.mixing is not None:  # training batches only (validation never reaches the step)
+            self.gt, self.lq = self.mixing(self.gt, self.lq)
 
     def training_losses(self, current_iter):
         self.style_distance = None

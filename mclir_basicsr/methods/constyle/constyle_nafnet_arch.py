@@ -14,16 +14,12 @@ The authors' checkpoints (their names, their queue layout) load as they are (:mo
 restorer; ``ConStyleModel`` calls :meth:`ConStyleNAFNet.forward` with ``gt`` for the contrastive pass.
 """
 import torch
-import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
 from ...archs.nafnet_arch import NAFBlock
 from .constyle_arch import ConStyle
-from .constyle_authors_keys import authors_shape, authors_to_ours, rename_authors_state
-
-SIZE_MULTIPLE = 8  # three 2x downsamplings, in the U-Net and in the prompter
-PROMPTER_PREFIX = 'prompter.encoder_q.'  # the trained prompter's weights in a checkpoint (IRConStyleModel loads them)
+from .prompted_restorer import PromptedUNet
 
 
 def _blocks(channels, n):
@@ -58,11 +54,9 @@ class Up(nn.Module):
 
 
 @ARCH_REGISTRY.register()
-class ConStyleNAFNet(nn.Module):
+class ConStyleNAFNet(PromptedUNet):
     """The authors' constructor arguments (see the module doc); ``constyle``: keyword arguments of
     :class:`~mclir_basicsr.archs.constyle_arch.ConStyle` (queue size, momentum, temperature, enqueue)."""
-
-    has_prompter = True  # self.prompter: a ConStyle; read by ConStyleModel's checks
 
     def __init__(self, img_channel=3, dim=48, left_blk_num=(7, 8, 9), bottom_blk_num=9, right_blk_num=(7, 8, 9),
                  Train=True, constyle=None):  # noqa: N803  (the authors' option key)
@@ -83,47 +77,4 @@ class ConStyleNAFNet(nn.Module):
                                   Up(dim * 3, dim * 3, dim * 4)])  # level i: from level i + 1's decoder
         self.decoders = nn.ModuleList(_blocks(dim * (i + 2), n) for i, n in enumerate(right_blk_num))
         self.ending = nn.Conv2d(dim * 2, img_channel, 3, padding=1, bias=False)
-        self._register_load_state_dict_pre_hook(lambda state, prefix, *args: rename_authors_state(state, prefix))
-
-    @staticmethod
-    def checkpoint_key(key, net_opt):
-        """Our name of a checkpoint key (the authors' names are renamed); for the checks before training."""
-        return authors_to_ours(key)
-
-    @staticmethod
-    def checkpoint_shape(key, shape):
-        """The shape of checkpoint tensor ``key`` in our layout (the authors' queue is transposed)."""
-        return authors_shape(key, shape)
-
-    def forward(self, lq, gt=None):
-        """``lq`` -> the restored image. With ``gt`` (training): a dict with ``output``, the prompter's ``codes``
-        ``[q1, q2]``, the InfoNCE ``logits``, the momentum ``key`` and the style negatives ``older``."""
-        h, w = lq.shape[-2:]
-        lq = _pad(lq)
-        if gt is None:
-            codes, feats = self.prompter(lq)
-            return self.restore(lq, codes[1], feats)[..., :h, :w]
-        codes, feats, logits, key, older = self.prompter.contrast(lq, _pad(gt))
-        output = self.restore(lq, codes[1], feats)[..., :h, :w]
-        return dict(output=output, codes=codes, logits=logits, key=key, older=older)
-
-    def restore(self, lq, code, feats):
-        x = self.embed(lq)
-        skips = []
-        for encoder, down, prompt, feat in zip(self.encoders, self.downs, self.prompts, feats):
-            x = encoder(x)
-            skips.append(x)
-            x = down(x, prompt(feat))
-        x = self.bottleneck(x)
-        x = self.fuse(torch.cat([x, x * self.gate(code)[..., None, None]], dim=1))
-        for i in (2, 1, 0):
-            x = self.decoders[i](self.ups[i](x, skips[i]))
-        return self.ending(x) + lq
-
-
-def _pad(img):
-    h, w = img.shape[-2:]
-    ph, pw = -h % SIZE_MULTIPLE, -w % SIZE_MULTIPLE
-    if not (ph or pw):
-        return img
-    return F.pad(img, (0, pw, 0, ph), mode='reflect' if ph < h and pw < w else 'replicate')
+        self.load_authors_checkpoints()

@@ -4,25 +4,25 @@
   iteration (with the auxiliary losses), then is frozen;
 * ``train.CrossEntropy_opt`` (InfoNCE, ``type: CrossEntropyLoss``), ``train.content_opt`` (``ContentLoss`` /
   ``ConStyleContentLoss``), ``train.style_opt`` (``StyleLoss`` / ``ConStyleStyleLoss``): optional loss blocks;
-* ``train.mixing_augs``: the authors' files carry ``{mixup: false, mixup_beta, use_identity}``; mixup itself is
-  not provided, so ``mixup: true`` is refused;
+* ``train.mixing_augs``: ``{mixup, mixup_beta, use_identity}``, Restormer's mixup of training batches
+  (:mod:`.mixing`);
 * ``path.pretrain_constyle`` (IRConStyleModel, required): a file with a trained prompter (a ConStyleModel
   ``net_g_*.pth``), read under ``path.param_key_constyle`` (default ``params_ema``), loaded with
   ``path.strict_load_constyle`` (default true).
 """
-from ...checks.options import (OptionError, check_bool, check_int, check_known_keys, check_loss_blocks,
-                               check_network_trait)
+from ...checks.options import OptionError, check_bool, check_int, check_loss_blocks, check_network_trait
 from ...training.progressive import check_progressive
+from .mixing import parse_mixing
 
 AUX_LOSSES = {'CrossEntropy_opt': 'l_CrossEntropy', 'content_opt': 'l_content', 'style_opt': 'l_style'}
 EXAMPLES = {'CrossEntropy_opt': 'CrossEntropyLoss', 'content_opt': 'ContentLoss', 'style_opt': 'StyleLoss'}
-MIXING_KEYS = ('mixup', 'mixup_beta', 'use_identity')
 PATH_KEYS = ('pretrain_constyle', 'strict_load_constyle', 'param_key_constyle')  # IRConStyleModel's prompter file
 
 
 def check_constyle_options(opt, model_type, frozen=False):
     """``frozen``: IRConStyleModel (a pre-trained prompter, never trained here)."""
-    check_network_trait(opt, 'has_prompter', model_type, 'a restorer with a ConStyle prompter (ConStyleNAFNet)')
+    check_network_trait(opt, 'has_prompter', model_type,
+                        'a restorer with a ConStyle prompter (ConStyleNAFNet, ConStyleRestormer, ConStyleMaxim)')
     net = opt.get('network_g') or {}
     train_opt = opt.get('train') or {}
     if not train_opt.get('pixel_opt') and not train_opt.get('perceptual_opt'):
@@ -44,20 +44,8 @@ def check_constyle_options(opt, model_type, frozen=False):
             raise OptionError('network_g.Train: false builds no key encoder and no queue, which the prompter\'s '
                               f'losses ({", ".join(given)}) need. Set Train: true.')
     check_loss_blocks(train_opt, EXAMPLES)
-    _check_mixing(train_opt.get('mixing_augs'))
+    parse_mixing(train_opt.get('mixing_augs'))
     check_progressive(opt)
-
-
-def _check_mixing(block):
-    if block is None:
-        return
-    if not isinstance(block, dict):
-        raise OptionError(f'train.mixing_augs must be a mapping such as {{mixup: false}}, got {block!r}.')
-    check_known_keys(block, MIXING_KEYS, 'train.mixing_augs')
-    check_bool(block.get('mixup', False), 'train.mixing_augs.mixup')
-    if block.get('mixup'):
-        raise OptionError('train.mixing_augs.mixup: true is not provided (the authors\' ConStyle files all set it '
-                          'false). Set mixup: false or remove train.mixing_augs.')
 
 
 def _check_prompter_keys(opt):

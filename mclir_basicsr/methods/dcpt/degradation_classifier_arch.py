@@ -10,8 +10,12 @@ highest resolution first. A running state starts at zero; for feature i::
 then more blocks, global average pooling and a linear layer give the logits. A feature whose spatial size differs
 from the state's is resized to it (area interpolation), so features of one resolution (SwinIR's layers) also fit;
 token features (N, L, C) with a square L are read as (N, C, sqrt L, sqrt L).
+
+The DCPT authors' checkpoints (``PromptIR_NoImg_DC``, hoatong2411/dcpt at edd4c7ac, ``degrad_classify_arch.py``)
+name the same tensors otherwise; they load as they are (renamed on load, :func:`authors_key_to_ours`).
 """
 import math
+import re
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -38,6 +42,29 @@ class Bottleneck(nn.Module):
         y = F.relu(self.norm1(self.conv1(x)))
         y = F.relu(self.norm2(self.conv2(y)))
         return F.relu(x + self.norm3(self.conv3(y)))
+
+
+# The DCPT authors' names -> ours, applied in order (their detectron2 convs hold each norm as ``conv<k>.norm``).
+AUTHORS_PREFIXES = (('bottleneck_layers.', 'blocks.'), ('downsample_layers.', 'downs.'), ('last_stage.', 'last.'))
+AUTHORS_NORM = re.compile(r'\.conv([123])\.norm\.')
+
+
+def authors_key_to_ours(key):
+    """Our name of a state-dict key of the DCPT authors' classifier (ours are returned unchanged)."""
+    for theirs, ours in AUTHORS_PREFIXES:
+        if key.startswith(theirs):
+            key = ours + key[len(theirs):]
+            break
+    return AUTHORS_NORM.sub(r'.norm\1.', key)
+
+
+def rename_authors_state(state, prefix=''):
+    """Renames, in place, the DCPT authors' keys of ``state`` under ``prefix`` to ours (a load_state_dict
+    pre-hook: their checkpoints then load strictly)."""
+    for key in [k for k in state if k.startswith(prefix)]:
+        ours = prefix + authors_key_to_ours(key[len(prefix):])
+        if ours != key:
+            state[ours] = state.pop(key)
 
 
 def _blocks(channels, num):
@@ -89,6 +116,16 @@ class DegradationClassifier(nn.Module):
         self.last = _blocks(feature_dims[-1], num_res_blocks)
         self.mixing_weights = nn.Parameter(torch.ones(len(feature_dims)))
         self.fc = nn.Linear(feature_dims[-1], num_classes)
+        self._register_load_state_dict_pre_hook(lambda state, prefix, *args: rename_authors_state(state, prefix))
+
+    @staticmethod
+    def checkpoint_key(key, net_opt):
+        """Our name of a checkpoint key (the DCPT authors' names are renamed); for the checks before training."""
+        return authors_key_to_ours(key)
+
+    def resize(self, feature, index, size):
+        """``feature`` (index ``index``) resized to the state's spatial ``size``: area interpolation."""
+        return F.interpolate(feature, size=size, mode='area')
 
     def forward(self, features):
         if len(features) != len(self.feature_dims):
@@ -102,7 +139,7 @@ class DegradationClassifier(nn.Module):
                 state = mix[i] * feature
             else:
                 if feature.shape[-2:] != state.shape[-2:]:
-                    feature = F.interpolate(feature, size=state.shape[-2:], mode='area')
+                    feature = self.resize(feature, i, state.shape[-2:])
                 state = state + mix[i] * feature
             state = self.downs[i](self.blocks[i](state))
         return self.fc(self.last(state).mean(dim=(-2, -1)))
@@ -110,8 +147,23 @@ class DegradationClassifier(nn.Module):
 
 @ARCH_REGISTRY.register()
 class PromptIR_NoImg_DC(DegradationClassifier):  # noqa: N801 - the DCPT authors' name, for their option files
-    """The DCPT authors' name of :class:`DegradationClassifier`. Their ``downsample`` flag (resize features of one
-    resolution) is automatic here, so it is accepted and has no further effect."""
+    """The DCPT authors' name of :class:`DegradationClassifier`, with their ``downsample`` flag: features of one
+    resolution (their SwinIR file's tokens) are resized as theirs, feature i by nearest neighbour with scale factor
+    1 / 2**i (``downsample: false``: area interpolation, as :class:`DegradationClassifier`). Their forward is
+    ``forward(lq, features)`` (``lq`` unused); ours is ``forward(features)``.
+
+    Args:
+        feature_dims (list[int]): As :class:`DegradationClassifier`.
+        num_res_blocks (int): As :class:`DegradationClassifier`. Default: 2.
+        num_classes (int): As :class:`DegradationClassifier`. Default: 3.
+        downsample (bool): Their nearest resizing of same-resolution features. Default: False.
+    """
 
     def __init__(self, feature_dims, num_res_blocks=2, num_classes=3, downsample=False):
         super().__init__(feature_dims, num_classes=num_classes, num_res_blocks=num_res_blocks)
+        self.downsample = downsample
+
+    def resize(self, feature, index, size):
+        if not self.downsample:
+            return super().resize(feature, index, size)
+        return F.interpolate(feature, scale_factor=1 / 2**index, mode='nearest')  # theirs, whatever ``size`` is

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
+from ...archs.padding import pad_to_multiple
 from .dsrir_authors_keys import authors_to_ours, is_authors_state_dict
 
 DEFAULT_GROUP_GRIDS = (8, 4, 2, 1)
@@ -222,7 +223,7 @@ class DSRIR(nn.Module):
 
     def forward(self, img, with_stages=False):
         h, w = img.shape[-2:]
-        padded = _pad_to_multiple(img, self.size_multiple)
+        padded = pad_to_multiple(img, self.size_multiple)
         streams = torch.split(self.embed(padded), self.widths, dim=1)
         subnets = (self.subnet1, self.subnet2, self.subnet3)
         images, log_vars, x = [], [], None
@@ -259,13 +260,3 @@ def _size_multiple(unet_grids, flat_grids):
     need += [2**(len(grids) - 1) for grids in unet_grids]
     need += [g for grids in flat_grids for grid in grids for g in _pair(grid)]
     return math.lcm(*need)
-
-
-def _pad_to_multiple(img, multiple):
-    """Pad the bottom and right of ``img`` to a multiple of ``multiple`` (reflection where possible)."""
-    h, w = img.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
-    if not (ph or pw):
-        return img
-    mode = 'reflect' if ph < h and pw < w else 'replicate'
-    return F.pad(img, (0, pw, 0, ph), mode=mode)

@@ -180,9 +180,9 @@ def test_spn_on_a_frozen_pretrained_prompter_resumes_bit_exactly(tmp_path):
     ('ConStyleModel', lambda o: o['train'].pop('ConStyle_iter'), 'train.ConStyle_iter is required'),
     ('ConStyleModel', lambda o: o['train'].update(ConStyle_iter=-1), 'train.ConStyle_iter must be >= 0'),
     ('ConStyleModel', lambda o: o.update(network_g={'type': 'NAFNet', 'width': 8}),
-     r'ConStyle prompter \(ConStyleNAFNet\); network_g.type NAFNet is not one'),
+     r'ConStyle prompter \(ConStyleNAFNet, ConStyleRestormer, ConStyleMaxim\); network_g.type NAFNet is not one'),
     ('ConStyleModel', lambda o: o['network_g'].update(Train=False), 'network_g.Train: false builds no key encoder'),
-    ('ConStyleModel', lambda o: o['train'].update(mixing_augs={'mixup': True}), 'mixup: true is not provided'),
+    ('ConStyleModel', lambda o: o['train'].update(mixing_augs={'mixup': True, 'mixup_beta': 0}), 'mixup_beta'),
     ('ConStyleModel', lambda o: o['train'].update(style_opt={'type': 'StyleLos'}), "Did you mean StyleLoss"),
     ('IRConStyleModel', lambda o: o['train'].pop('ConStyle_iter'), 'path.pretrain_constyle is required'),
 ])

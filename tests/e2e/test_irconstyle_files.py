@@ -1,0 +1,168 @@
+"""Dongqi-Fan/IRConStyle's own option files (verbatim under tests/data/irconstyle/options, commit b3e193d) with only
+what a user changes: data paths, ``num_gpu``, iteration counts, crop and batch sizes, loader workers, validation and
+checkpoint frequencies, pretrained paths.
+
+All 78 files pass the whole entry check (parsed as ``mclir-train`` / ``mclir-test`` parse them, every block built at
+full size, the data read). Training every one through the entry point would take over 10 minutes on 2 cores, so the
+training files that together cover every pair (model type, network) and every dataset type train through
+``mclir-train`` (two iterations at full network size on 64-pixel crops: trains, validates, saves at the new best,
+writes its log), and the test file of each of them restores with those weights through ``mclir-test``; one resumes."""
+import glob
+import json
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from mclir_basicsr.data.lmdb_tools import folders_to_lmdb
+from tests.helpers import TEST_DATA, changed_option_keys, key_allowed, run_module
+
+pytestmark = pytest.mark.e2e
+
+OPTIONS = osp.join(TEST_DATA, 'irconstyle', 'options')
+TRAIN_FILES = sorted(osp.relpath(p, OPTIONS) for p in glob.glob(osp.join(OPTIONS, 'train', '*', '*.yml')))
+TEST_FILES = sorted(osp.relpath(p, OPTIONS) for p in glob.glob(osp.join(OPTIONS, 'test', '*', '*.yml')))
+SIZE = 64  # Maxim needs multiples of 64
+ALLOWED = ('num_gpu', 'datasets.*.dataroot_gt', 'datasets.*.dataroot_lq', 'datasets.*.num_worker_per_gpu',
+           'datasets.train.gt_size', 'datasets.train.batch_size_per_gpu', 'train.total_iter', 'val.val_freq',
+           'logger.save_checkpoint_freq', 'logger.print_freq', 'path.pretrain_network_g')
+
+
+def _read(rel):
+    with open(osp.join(OPTIONS, rel)) as f:
+        return yaml.safe_load(f)
+
+
+def _kind(rel):
+    opt = _read(rel)
+    types = {ds['type'].replace('Datasets_', 'Dataset_') for ds in opt['datasets'].values()}  # their typo
+    return opt['model_type'], opt['network_g']['type'], types
+
+
+def covering_training_files():
+    """A few training files that cover every (model type, network) pair and every dataset type."""
+    wanted_pairs = {_kind(r)[:2] for r in TRAIN_FILES}
+    wanted_sets = set().union(*(_kind(r)[2] for r in TRAIN_FILES))
+    chosen = []
+    while wanted_pairs or wanted_sets:
+        best = max(TRAIN_FILES, key=lambda r: (_kind(r)[:2] in wanted_pairs) + len(_kind(r)[2] & wanted_sets))
+        chosen.append(best)
+        wanted_pairs.discard(_kind(best)[:2])
+        wanted_sets -= _kind(best)[2]
+    return sorted(chosen)
+
+
+def test_file(rel):
+    """Their test file for the weights a training file writes (same model type, network and dataset types)."""
+    kind = _kind(rel)
+    candidates = [t for t in TEST_FILES if _kind(t) == kind]
+    return candidates[0] if candidates else None
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    """Paired folders (same names) and their lmdbs, for training and validation; the GT side alone for denoising."""
+    root = tmp_path_factory.mktemp('irconstyle_data')
+    rng = np.random.default_rng(0)
+    out = {}
+    for phase, count in (('train', 4), ('val', 2)):
+        folders = {side: root / phase / side for side in ('gt', 'lq')}
+        for folder in folders.values():
+            folder.mkdir(parents=True)
+        for i in range(count):
+            gt = cv2.GaussianBlur(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8), (5, 5), 2)
+            cv2.imwrite(str(folders['gt'] / f'{i:03d}.png'), gt)
+            cv2.imwrite(str(folders['lq'] / f'{i:03d}.png'), cv2.GaussianBlur(gt, (5, 5), 2))
+        lmdbs = {side: str(root / phase / f'{side}.lmdb') for side in ('gt', 'lq')}
+        folders_to_lmdb(str(folders['gt']), str(folders['lq']), lmdbs['gt'], lmdbs['lq'], quiet=True)
+        out[phase] = {'disk': {s: str(f) for s, f in folders.items()}, 'lmdb': lmdbs}
+    return out
+
+
+KEEP = object()
+
+
+def adapted(rel, data, folder, pretrain=KEEP, iters=2):
+    """Their file with the allowed changes, written to ``folder``; the changed keys are asserted allowed."""
+    original = _read(rel)
+    opt = yaml.safe_load(yaml.safe_dump(original))
+    opt['num_gpu'] = 0
+    for name, ds in opt['datasets'].items():
+        source = data['train' if name == 'train' else 'val'][ds['io_backend']['type']]
+        ds['dataroot_gt'] = source['gt']
+        if ds.get('dataroot_lq') != 'none':  # their Gaussian denoising sets carry the string 'none'
+            ds['dataroot_lq'] = source['lq']
+        if name == 'train':
+            ds.update(gt_size=SIZE, batch_size_per_gpu=2, num_worker_per_gpu=0)
+    if 'train' in opt:
+        opt['train']['total_iter'] = iters
+        opt['val']['val_freq'] = 2
+        opt['logger'].update(save_checkpoint_freq=2, print_freq=1)
+    if pretrain is not KEEP:
+        opt['path']['pretrain_network_g'] = pretrain
+    assert [k for k in changed_option_keys(original, opt) if not key_allowed(k, ALLOWED)] == []
+    path = osp.join(str(folder), osp.basename(rel))
+    with open(path, 'w') as f:
+        yaml.safe_dump(opt, f)
+    return path, opt
+
+
+@pytest.mark.parametrize('rel', TRAIN_FILES + TEST_FILES)
+def test_every_file_passes_the_entry_check(rel, data, tmp_path, monkeypatch):
+    from basicsr.test import parse_options as parse_test
+    from basicsr.train import parse_options as parse_train
+    # their test files name weights nobody here has ('path for best pth'): the check runs without them; the covering
+    # files below test with real ones
+    path, opt = adapted(rel, data, tmp_path, pretrain=None if rel.startswith('test') else KEEP)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr('sys.argv', ['mclir-train', '-opt', path])
+    parse = parse_train if rel.startswith('train') else parse_test
+    parsed, _ = parse(str(tmp_path), is_train=rel.startswith('train'))
+    assert parsed['model_type'] in ('ConStyle', 'Origin')
+    assert not (tmp_path / 'experiments').exists() and not (tmp_path / 'results').exists()
+
+
+@pytest.mark.parametrize('rel', covering_training_files())
+def test_training_file_trains_then_its_test_file_restores(rel, data, tmp_path):
+    path, opt = adapted(rel, data, tmp_path)
+    run = run_module('mclir_basicsr.train', ['-opt', path], cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    experiment = tmp_path / 'experiments' / opt['name']
+    (log_file, ) = glob.glob(str(experiment / 'train_*.log'))
+    log = open(log_file).read()
+    assert f'Model [{opt["model_type"]}] is created.' in log
+    assert 'This is a new best record. Saving model and training state.' in log  # the first validation always is
+    assert (experiment / 'models' / 'net_g_2.pth').is_file() and (experiment / 'training_states' / '2.state').is_file()
+    test_rel = test_file(rel)
+    if test_rel is None:
+        return
+    test_path, test_opt = adapted(test_rel, data, tmp_path, pretrain=str(experiment / 'models' / 'net_g_2.pth'))
+    run = run_module('mclir_basicsr.test', ['-opt', test_path], cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    with open(tmp_path / 'results' / test_opt['name'] / 'metrics.json') as f:
+        metrics = json.load(f)
+    for ds in test_opt['datasets'].values():
+        assert set(metrics[ds['name']]) == set(test_opt['val']['metrics'])
+
+
+def test_a_run_resumed_from_its_newest_best_equals_the_uninterrupted_run(data, tmp_path):
+    """Checkpoints come only at new bests, and a resume from the newest one continues exactly (ConStyle, joint
+    phase, queue and all)."""
+    rel = 'train/NAFNet/train_ConStyleNAFNet_ColorDenoise.yml'
+    finals = []
+    for name, steps in (('straight', [4]), ('resumed', [2, 4])):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i, iters in enumerate(steps):
+            path, opt = adapted(rel, data, folder, iters=iters)
+            run = run_module('mclir_basicsr.train', ['-opt', path] + (['--auto_resume'] if i else []), cwd=folder)
+            assert run.returncode == 0, run.stderr[-3000:]
+        finals.append(torch.load(folder / 'experiments' / opt['name'] / 'models' / 'net_g_latest.pth',
+                                 weights_only=True)['params'])
+    log = sorted(glob.glob(str(tmp_path / 'resumed' / 'experiments' / opt['name'] / 'train_*.log')))[-1]
+    assert 'Resuming training from epoch' in open(log).read()
+    assert finals[0].keys() == finals[1].keys()
+    assert all(torch.equal(finals[0][k], finals[1][k]) for k in finals[0])
