@@ -117,6 +117,12 @@ def _with_spn(opt, loss_weight=None):
     return opt
 
 
+def _without_spn(opt):
+    for key in ('history', 'spn_opt'):
+        opt['train'].pop(key)
+    return opt
+
+
 def _authors(opt, model_type, **train):
     """``opt`` (an MCLIR demo) in the authors' spelling: their class name, PerceptualLoss as the negative term."""
     opt['model_type'] = model_type
@@ -187,6 +193,11 @@ RECIPES = {
     'MCLIRDSRIRModel': lambda ws: _with_spn(dict(_demo('all_in_one/demo/train_DSRIR_AIO3_demo.yml'),
                                                  model_type='MCLIRDSRIRModel'), loss_weight=0.001),
     'DCPTTransferModel': lambda ws: _dcpt_transfer(ws, _demo('dcpt/demo/train_DCPT_NAFNet_AIO3_demo.yml')),
+    # the methods' repositories' own model types (their files: tests/e2e/test_nafnet_files.py, test_irconstyle_files.py)
+    'ImageRestorationModel': lambda ws: _without_spn(dict(_demo('all_in_one/demo/train_MCLIR_NAFNet_AIO3_demo.yml'),
+                                                          model_type='ImageRestorationModel')),
+    'ConStyle': lambda ws: dict(_demo(CONSTYLE), model_type='ConStyle'),
+    'Origin': lambda ws: dict(_demo(CONSTYLE), model_type='Origin'),
 }
 
 

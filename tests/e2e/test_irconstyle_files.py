@@ -55,7 +55,7 @@ def covering_training_files():
     return sorted(chosen)
 
 
-def test_file(rel):
+def their_test_file(rel):
     """Their test file for the weights a training file writes (same model type, network and dataset types)."""
     kind = _kind(rel)
     candidates = [t for t in TEST_FILES if _kind(t) == kind]
@@ -136,7 +136,7 @@ def test_training_file_trains_then_its_test_file_restores(rel, data, tmp_path):
     assert f'Model [{opt["model_type"]}] is created.' in log
     assert 'This is a new best record. Saving model and training state.' in log  # the first validation always is
     assert (experiment / 'models' / 'net_g_2.pth').is_file() and (experiment / 'training_states' / '2.state').is_file()
-    test_rel = test_file(rel)
+    test_rel = their_test_file(rel)
     if test_rel is None:
         return
     test_path, test_opt = adapted(test_rel, data, tmp_path, pretrain=str(experiment / 'models' / 'net_g_2.pth'))
@@ -166,3 +166,19 @@ def test_a_run_resumed_from_its_newest_best_equals_the_uninterrupted_run(data, t
     assert 'Resuming training from epoch' in open(log).read()
     assert finals[0].keys() == finals[1].keys()
     assert all(torch.equal(finals[0][k], finals[1][k]) for k in finals[0])
+
+
+def test_spn_goes_on_top_of_their_file(data, tmp_path):
+    """The README's keys on one of their files: MCLIRModel on their Origin, their datasets and network kept."""
+    path, opt = adapted('train/Restormer/train_Restormer_Dehaze.yml', data, tmp_path)
+    opt.update(name='spn_on_irconstyle', model_type='MCLIRModel', base_model_type='Origin')
+    opt['train'].update(spn_opt={'type': 'SPNLoss', 'loss_weight': 0.001, 'vgg_weights': 'random'},
+                        history={'copies': [{'period': 1, 'decay': 0.5}]})
+    spn_path = tmp_path / 'spn.yml'
+    spn_path.write_text(yaml.safe_dump(opt))
+    run = run_module('mclir_basicsr.train', ['-opt', str(spn_path)], cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    (log_file, ) = glob.glob(str(tmp_path / 'experiments' / 'spn_on_irconstyle' / 'train_*.log'))
+    log = open(log_file).read()
+    assert 'Model [MCLIROrigin] is created.' in log and 'l_spn' in log
+    assert 'This is a new best record.' in log  # their checkpoints, with SPN on top

@@ -19,7 +19,7 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from ...checks.options import OptionError, check_int
+from ...checks.options import OptionError, check_bool, check_int
 from ...training.step import STEP_KEYS, TrainingStep
 from .constyle_model import CONSTYLE_TRAIN_KEYS, ConStyleModel
 from .mixing import parse_mixing
@@ -33,6 +33,8 @@ def check_their_file(opt):
     """What their ``train.py`` needs: validation, and checkpoints at validations; their top-level keys."""
     if opt.get('gpu_id') is not None:
         check_int(opt['gpu_id'], 'gpu_id', low=0)
+    if opt.get('test') is not None:  # their test files' switch; the entry point already says which it runs
+        check_bool(opt['test'], 'test')
     for key in ('suffix', 'crop_border'):
         if opt.get(key) is not None:
             raise OptionError(f'{key}: IRConStyle\'s scripts do not read the top-level {key}; remove it (image names: '

@@ -53,6 +53,7 @@ def _origin(tmp_path, **train):
     (lambda o: o.pop('datasets'), 'needs validation'),
     (lambda o: o.update(gpu_id=-1), 'gpu_id'),
     (lambda o: o.update(suffix='x'), 'suffix: IRConStyle'),
+    (lambda o: o.update(test='yes'), 'test must be true or false'),
     (lambda o: o['train'].update(mixing_augs={'mixup': True, 'mixup_beta': -1}), 'mixup_beta'),
 ])
 def test_what_their_train_script_needs_is_checked(tmp_path, change, message):
