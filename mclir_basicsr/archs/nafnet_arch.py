@@ -227,7 +227,8 @@ class NAFNetLocal(NAFNet):
         Others: as :class:`NAFNet`.
     """
 
-    def __init__(self, *args, train_size=(1, 3, 256, 256), fast_imp=False, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, img_channel=3, width=16, middle_blk_num=1, enc_blk_nums=[], dec_blk_nums=[],
+                 train_size=(1, 3, 256, 256), fast_imp=False):
+        super().__init__(img_channel, width, middle_blk_num, enc_blk_nums, dec_blk_nums)
         self.local_pools = use_local_statistics(self.stage_levels(), check_train_size(train_size, 'NAFNetLocal'),
                                                 self.padder_size, fast_imp)

@@ -85,7 +85,8 @@ class BaselineLocal(Baseline):
     """:class:`Baseline` with test-time local statistics, as :class:`~.nafnet_arch.NAFNetLocal` (``train_size``,
     ``fast_imp``)."""
 
-    def __init__(self, *args, train_size=(1, 3, 256, 256), fast_imp=False, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, img_channel=3, width=16, middle_blk_num=1, enc_blk_nums=[], dec_blk_nums=[], dw_expand=1,
+                 ffn_expand=2, train_size=(1, 3, 256, 256), fast_imp=False):
+        super().__init__(img_channel, width, middle_blk_num, enc_blk_nums, dec_blk_nums, dw_expand, ffn_expand)
         self.local_pools = use_local_statistics(self.stage_levels(), check_train_size(train_size, 'BaselineLocal'),
                                                 self.padder_size, fast_imp)

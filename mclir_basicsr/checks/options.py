@@ -18,7 +18,8 @@ from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
 
 BASICSR_TOP_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d',
                     'path', 'train', 'val', 'logger', 'dist_params', 'dist', 'rank', 'world_size', 'auto_resume',
-                    'is_train', 'root_path', 'find_unused_parameters', 'gt_usm', 'queue_size')
+                    'is_train', 'root_path', 'find_unused_parameters', 'gt_usm', 'queue_size',
+                    'suffix', 'crop_border')  # the last two: older BasicSR test files' (1.4.2 reads val.suffix)
 # Keys BasicSR (and its common plugins) read under ``train``; a key close to one of ours but not listed here is
 # treated as a typo of ours.
 BASICSR_TRAIN_KEYS = ('ema_decay', 'optim_g', 'optim_d', 'scheduler', 'total_iter', 'warmup_iter', 'pixel_opt',

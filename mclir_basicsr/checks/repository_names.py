@@ -27,6 +27,7 @@ class RepositoryNames:
         path_defaults: ``path`` keys their pipeline fixes (e.g. the checkpoint entry it always loads), set where the
             file does not set them.
         rewrite: a function ``(opt) -> None`` for what the tables cannot say (keys their scripts read elsewhere).
+        recognise: a function ``(opt) -> bool`` recognising their files by what else they say (their layout).
     """
 
     repository: str
@@ -37,10 +38,12 @@ class RepositoryNames:
     datasets: dict = field(default_factory=dict)
     path_defaults: dict = field(default_factory=dict)
     rewrite: object = None
+    recognise: object = None
 
     def recognises(self, opt):
         types = [ds.get('type') for ds in (opt.get('datasets') or {}).values() if isinstance(ds, dict)]
-        return opt.get('model_type') in self.model_types or any(t in self.dataset_types for t in types)
+        return (opt.get('model_type') in self.model_types or any(t in self.dataset_types for t in types) or
+                (self.recognise is not None and self.recognise(opt)))
 
     def apply(self, opt):
         for key, block in opt.items():

@@ -8,6 +8,7 @@ from ..checks.options import OptionError, check_options
 from ..checks.preflight import check_inputs
 from ..checks.repository_names import use_repository_names
 from ..methods.constyle.irconstyle_files import IRCONSTYLE
+from ..methods.dcpt.dcpt_files import DCPT
 from ..training.lr_schedulers import check_scheduler_options
 from ..training.optimizers import check_optimizer_options
 
@@ -35,7 +36,7 @@ def fix_prefetch(opt):
     return opt
 
 
-REPOSITORIES = (IRCONSTYLE, )  # the repositories whose option files are read by their own names
+REPOSITORIES = (IRCONSTYLE, DCPT)  # the repositories whose option files are read by their own names
 
 # dataset keys of older BasicSR versions (and of the repositories forked from them: NAFNet) -> BasicSR 1.4.2's
 OLDER_DATASET_KEYS = {'use_flip': 'use_hflip'}

@@ -197,6 +197,7 @@ RECIPES = {
     'ImageRestorationModel': lambda ws: _without_spn(dict(_demo('all_in_one/demo/train_MCLIR_NAFNet_AIO3_demo.yml'),
                                                           model_type='ImageRestorationModel')),
     'ConStyle': lambda ws: dict(_demo(CONSTYLE), model_type='ConStyle'),
+    'DCPTSRModel': lambda ws: _without_spn(dict(_demo(SR), model_type='DCPTSRModel')),
     'Origin': lambda ws: dict(_demo(CONSTYLE), model_type='Origin'),
 }
 

@@ -26,7 +26,7 @@ from .mixing import parse_mixing
 from .options import AUX_LOSSES
 
 IGNORED_BY_ORIGIN = ('ConStyle_iter', 'mixing_augs') + tuple(AUX_LOSSES)
-TOP_KEYS = ('gpu_id', 'test', 'suffix', 'crop_border')  # their scripts' top-level keys
+TOP_KEYS = ('gpu_id', 'test')  # their scripts' top-level keys (suffix, crop_border: BasicSR's older ones)
 
 
 def check_their_file(opt):

@@ -102,7 +102,8 @@ class DCPTNAFNet(NAFNetBaseline):
         Others: as :class:`NAFNetBaseline`.
     """
 
-    def __init__(self, *args, train_size=TRAIN_SIZE, fast_imp=False, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, img_channel=3, width=16, middle_blk_num=1, enc_blk_nums=[], dec_blk_nums=[], window_size=8,
+                 train_size=TRAIN_SIZE, fast_imp=False):
+        super().__init__(img_channel, width, middle_blk_num, enc_blk_nums, dec_blk_nums, window_size)
         self.local_pools = use_local_statistics(self.stage_levels(), check_train_size(train_size, 'DCPTNAFNet'),
                                                 self.padder_size, fast_imp)

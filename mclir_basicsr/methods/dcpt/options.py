@@ -28,7 +28,8 @@ DEFAULT_NUM_CLASSES = 3
 
 
 def task_names(ds_opt):
-    """Names of an ``AllInOneDataset`` block's tasks (name, else kind), or None for another dataset type."""
+    """Names of an ``AllInOneDataset`` block's tasks (name, else kind), or None for another dataset type (a
+    ``DCPTTasksDataset`` labels by position, not by name)."""
     if not isinstance(ds_opt, dict) or ds_opt.get('type') != 'AllInOneDataset':
         return None
     return [t.get('name') or t.get('kind') for t in ds_opt.get('tasks') or [] if isinstance(t, dict)]

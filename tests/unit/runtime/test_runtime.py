@@ -165,3 +165,21 @@ def test_option_checks_never_set_up_basicsr_root_logger(monkeypatch, tmp_path):
             opt['train'].pop('use_grad_norm')
         check_options(opt)
         assert 'basicsr' not in basicsr_logger.initialized_logger, path
+
+
+def test_reading_a_repository_s_file_never_sets_up_basicsr_root_logger(monkeypatch):
+    """Reading the methods' repositories' files as ours (their names, their layout, their hook rule: a network is
+    built to find its modules) happens before ``init_loggers`` too."""
+    from basicsr.utils import logger as basicsr_logger
+
+    from mclir_basicsr.checks.repository_names import use_repository_names
+    from mclir_basicsr.runtime.option_checks import REPOSITORIES
+    monkeypatch.setattr(basicsr_logger, 'initialized_logger', {})
+    files = glob.glob(osp.join(ROOT, 'tests', 'data', '*', '**', '*.yml'), recursive=True)
+    read = 0
+    for path in files:
+        with open(path) as f:
+            opt = yaml.safe_load(f)
+        read += use_repository_names(opt, REPOSITORIES) is not None
+        assert 'basicsr' not in basicsr_logger.initialized_logger, path
+    assert read == 31 + 78  # DCPT's and IRConStyle's files

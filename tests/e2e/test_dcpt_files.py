@@ -1,0 +1,154 @@
+"""The DCPT repositories' own option files (verbatim under tests/data/dcpt: hoatong2411/dcpt at edd4c7a, the
+authors' commit, and MILab-PKU/dcpt at 0889ede) with only what a user changes: data paths, ``num_gpu``, iteration
+counts, crop and batch sizes (``gt_size``, ``center_crop``, the ``dataloader`` batch), loader workers, validation and
+checkpoint frequencies, pretrained paths.
+
+All 31 files pass the whole entry check (parsed as ``mclir-train`` / ``mclir-test`` parse them, read as DCPT's, every
+block built at full size, every image read). Pre-training, fine-tuning from it, testing, and the two transfer kinds
+run through the entry points at full network size on generated 64-pixel images."""
+import glob
+import json
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+from basicsr.archs import build_network
+
+from tests.helpers import TEST_DATA, changed_option_keys, key_allowed, run_module
+
+pytestmark = pytest.mark.e2e
+
+FILES = sorted(osp.relpath(p, osp.join(TEST_DATA, 'dcpt'))
+               for p in glob.glob(osp.join(TEST_DATA, 'dcpt', '*', 'options', '**', '*.yml'), recursive=True))
+SIZE, CROP = 64, 32
+ALLOWED = ('num_gpu', 'datasets.*.dataroot_gt', 'datasets.*.dataroot_lq', 'datasets.*.num_worker_per_gpu',
+           'datasets.*.gt_size', 'datasets.*.center_crop', 'datasets.*.batch_size_per_gpu',
+           'dataloader.batch_size_per_gpu',
+           'dataloader.num_worker_per_gpu', 'dataloader_val.num_worker_per_gpu', 'train.total_iter', 'val.val_freq',
+           'logger.save_checkpoint_freq', 'logger.print_freq', 'path.pretrain_network_g', 'path.pretrain_network_dc')
+GT_ONLY = ('PairedImageDenoiseDataset', 'PairedImageJPEGCARDataset', 'PairedImageMosaicDataset',
+           'PairedImageInpaintingDataset')
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    """Paired folders (same names), clean images alone, and dehazing pairs named as theirs (``0001_<beta>.png`` with
+    GT ``0001.jpg`` for training, ``0001.png`` where a set says ``suffix: .png``)."""
+    root = tmp_path_factory.mktemp('dcpt_data')
+    rng = np.random.default_rng(0)
+    out = {}
+    for phase, count in (('train', 4), ('val', 2)):
+        folders = {k: root / phase / k for k in ('gt', 'lq', 'clean', 'haze_gt_jpg', 'haze_gt_png', 'haze')}
+        for folder in folders.values():
+            folder.mkdir(parents=True)
+        for i in range(count):
+            gt = cv2.GaussianBlur(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8), (5, 5), 2)
+            lq = cv2.GaussianBlur(gt, (5, 5), 2)
+            for folder, image in (('gt', gt), ('lq', lq), ('clean', gt), ('haze_gt_png', gt)):
+                cv2.imwrite(str(folders[folder] / f'{i:04d}.png'), image)
+            cv2.imwrite(str(folders['haze_gt_jpg'] / f'{i:04d}.jpg'), gt)
+            cv2.imwrite(str(folders['haze'] / f'{i:04d}_0.8.png'), lq)
+        out[phase] = {k: str(v) for k, v in folders.items()}
+    return out
+
+
+def _read(rel):
+    with open(osp.join(TEST_DATA, 'dcpt', rel)) as f:
+        return yaml.safe_load(f)
+
+
+def adapted(rel, data, folder, iters=2, pretrain_g=None, pretrain_dc=None):
+    """Their file with the allowed changes, written to ``folder``; the changed keys are asserted allowed."""
+    original = _read(rel)
+    opt = yaml.safe_load(yaml.safe_dump(original))
+    opt['num_gpu'] = 0
+    for key, ds in opt['datasets'].items():
+        source = data['train' if key.startswith('train') else 'val']
+        if ds['type'] in GT_ONLY:
+            ds['dataroot_gt'] = source['clean']
+        elif ds['type'] == 'PairedImageDehazeDataset':
+            ds.update(dataroot_gt=source['haze_gt_png' if ds.get('suffix') == '.png' else 'haze_gt_jpg'],
+                      dataroot_lq=source['haze'])
+        else:
+            ds.update(dataroot_gt=source['gt'], dataroot_lq=source['lq'])
+        for k, v in (('gt_size', CROP), ('center_crop', CROP), ('num_worker_per_gpu', 0)):
+            if k in ds:
+                ds[k] = v
+        if key == 'train':
+            ds['batch_size_per_gpu'] = 2
+    for block in ('dataloader', 'dataloader_val'):
+        if block in opt:
+            opt[block]['num_worker_per_gpu'] = 0
+    if 'dataloader' in opt:
+        opt['dataloader']['batch_size_per_gpu'] = 2
+    if 'train' in opt:
+        opt['train']['total_iter'] = iters
+        opt['val']['val_freq'] = iters
+        opt['logger'].update(save_checkpoint_freq=iters, print_freq=1)
+    opt['path']['pretrain_network_g'] = pretrain_g
+    if 'pretrain_network_dc' in opt['path']:
+        opt['path']['pretrain_network_dc'] = pretrain_dc
+    assert [k for k in changed_option_keys(original, opt) if not key_allowed(k, ALLOWED)] == []
+    path = osp.join(str(folder), osp.basename(rel))
+    with open(path, 'w') as f:
+        yaml.safe_dump(opt, f)
+    return path, opt
+
+
+def _train(rel, data, folder, **kw):
+    path, opt = adapted(rel, data, folder, **kw)
+    run = run_module('mclir_basicsr.train', ['-opt', path], cwd=folder)
+    assert run.returncode == 0, run.stderr[-3000:]
+    experiment = folder / 'experiments' / opt['name']
+    (log, ) = glob.glob(str(experiment / 'train_*.log'))
+    return experiment, open(log).read()
+
+
+@pytest.mark.parametrize('rel', FILES)
+def test_every_file_passes_the_entry_check(rel, data, tmp_path, monkeypatch):
+    from basicsr.test import parse_options as parse_test
+    from basicsr.train import parse_options as parse_train
+    classifier = None
+    if 'network_dc' in _read(rel) and 'pretrain_network_dc' in _read(rel).get('path', {}):
+        classifier = str(tmp_path / 'net_dc.pth')  # a pre-training's classifier, as their file names one
+        with torch.device('meta'):
+            shapes = {k: v.shape for k, v in build_network(dict(_read(rel)['network_dc'])).state_dict().items()}
+        torch.save({'params': {k: torch.zeros(s) for k, s in shapes.items()}}, classifier)
+    path, _ = adapted(rel, data, tmp_path, pretrain_dc=classifier)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr('sys.argv', ['mclir-train', '-opt', path])
+    training = '/test/' not in rel
+    parsed, _ = (parse_train if training else parse_test)(str(tmp_path), is_train=training)
+    assert parsed['model_type'] in ('DCPTModel', 'DCPTSRModel', 'DCPTTransferModel')
+    assert not (tmp_path / 'experiments').exists() and not (tmp_path / 'results').exists()
+
+
+def test_pretraining_then_fine_tuning_then_testing(data, tmp_path):
+    """Their NAFNet 5d chain: DCPT pre-training (5 tasks, labels by position, classification validated), fine-tuning
+    from its net_g, then their test file (one row per test set)."""
+    pre, log = _train('hoatong2411/options/all_in_one/pretrain/pretrain_NAFNet_AIO_5d.yml', data, tmp_path)
+    assert 'Model [DCPTModel] is created.' in log and 'l_cls' in log and 'Degradation classification on' in log
+    assert (pre / 'models' / 'net_dc_2.pth').is_file()
+    fine, log = _train('hoatong2411/options/all_in_one/train/train_NAFNet_AIO_5d.yml', data, tmp_path,
+                       pretrain_g=str(pre / 'models' / 'net_g_2.pth'))
+    assert 'Model [DCPTSRModel] is created.' in log and 'grad_norm' in log  # their top-level grad_clip
+    path, opt = adapted('hoatong2411/options/all_in_one/test/test_NAFNet_5d.yml', data, tmp_path,
+                        pretrain_g=str(fine / 'models' / 'net_g_latest.pth'))
+    run = run_module('mclir_basicsr.test', ['-opt', path], cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    with open(tmp_path / 'results' / opt['name'] / 'metrics.json') as f:
+        metrics = json.load(f)
+    assert {ds['name'] for ds in opt['datasets'].values()} | {'average'} == set(metrics)
+
+
+def test_transfer_from_a_classifier_of_theirs(data, tmp_path):
+    """Their Restormer pre-training gives the classifier; the plain and the classifier-guided transfer train."""
+    pre, _ = _train('hoatong2411/options/all_in_one/pretrain/pretrain_Restormer_AIO_5d.yml', data, tmp_path)
+    _, log = _train('hoatong2411/options/transfer/train_Restormer_DN_from_DR.yml', data, tmp_path)
+    assert 'Model [DCPTSRModel] is created.' in log
+    _, log = _train('hoatong2411/options/transfer/train_Restormer_DN_from_DR_dc_guided.yml', data, tmp_path,
+                    pretrain_dc=str(pre / 'models' / 'net_dc_2.pth'))
+    assert 'Model [DCPTTransferModel] is created.' in log and 'l_cls' in log
