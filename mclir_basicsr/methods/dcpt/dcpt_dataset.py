@@ -26,8 +26,6 @@ computing an unused 4-channel CFA); refused as silently ignored or not reproduce
 ``hist`` true, ``decode`` false, ``depth`` 16, ``prctile_norm``, ``multi``. Pre-flight hooks
 (:mod:`mclir_basicsr.checks.preflight`): ``check_options``, ``dataroot_keys``, ``paired_files``, ``default_scale``.
 """
-import bisect
-import itertools
 import os.path as osp
 import re
 from basicsr.data.data_util import paths_from_folder, paths_from_lmdb
@@ -37,8 +35,8 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data as data
 
 from ...checks.options import OptionError
-from .dcpt_degradations import (TheirReading, bayer_mosaic, check_levels, check_reading, draw_level, draw_lines,
-                                gaussian_noise, is_lmdb, jpeg, multi_entries, to_rgb)
+from .dcpt_degradations import (LabelledConcat, TheirReading, bayer_mosaic, check_levels, check_reading, draw_level,
+                                draw_lines, gaussian_noise, is_lmdb, jpeg, multi_entries, to_rgb)
 
 
 @DATASET_REGISTRY.register()
@@ -257,7 +255,7 @@ class PairedImageDehazeDataset(TheirReading, data.Dataset):
 
 
 @DATASET_REGISTRY.register()
-class MultiDegradationDataset(data.Dataset):
+class MultiDegradationDataset(LabelledConcat):
     """The fork's concatenation of ``DCPTPairedImageDataset`` s, one per ``degradation_types`` entry, each
     ``dataset_enlarge_ratio`` times (int, or one per entry); item ``idx`` of block ``i`` is item ``idx %
     len(block)`` of its dataset, with ``dataset_idx = i``."""
@@ -280,15 +278,4 @@ class MultiDegradationDataset(data.Dataset):
         super().__init__()
         self.opt, entries = opt, multi_entries(opt, str(opt.get('name') or type(self).__name__))
         self.degradation_types = [name for name, _, _ in entries]
-        self.datasets = [DCPTPairedImageDataset(sub) for _, sub, _ in entries]
-        self.ends = list(itertools.accumulate(len(d) * ratio for d, (_, _, ratio) in zip(self.datasets, entries)))
-
-    def __len__(self):
-        return self.ends[-1]
-
-    def __getitem__(self, idx):
-        block = bisect.bisect_right(self.ends, idx)
-        start = self.ends[block - 1] if block else 0
-        item = self.datasets[block][(idx - start) % len(self.datasets[block])]
-        item['dataset_idx'] = block
-        return item
+        self.concatenate([DCPTPairedImageDataset(sub) for _, sub, _ in entries], [ratio for _, _, ratio in entries])

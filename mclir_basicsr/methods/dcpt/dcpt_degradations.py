@@ -8,12 +8,15 @@ the noise, from a private ``RandomState(seed)``, which draws what their ``np.ran
 ``np.random.normal`` draws without resetting NumPy's global generator (other code in the loading process keeps its
 stream).
 """
+import bisect
 import copy
 import cv2
+import itertools
 import numpy as np
 import random
 from basicsr.data.transforms import paired_random_crop
 from basicsr.utils import FileClient, imfrombytes, img2tensor
+from torch.utils import data
 from torchvision.transforms.functional import normalize
 
 from ...checks.options import OptionError, check_bool, check_int, check_number
@@ -218,3 +221,22 @@ def multi_entries(ds, key):
     subs = [dict(copy.deepcopy(ds), type='DCPTPairedImageDataset', dataroot_gt=gt, dataroot_lq=lq)
             for gt, lq in zip(roots['dataroot_gt'], roots['dataroot_lq'])]
     return list(zip(types, subs, ratios))
+
+
+class LabelledConcat(data.Dataset):
+    """DCPT's concatenation: datasets in order, dataset ``i`` repeated ``repeats[i]`` times (item ``idx`` of it is
+    item ``idx % len`` of the dataset), every item labelled ``dataset_idx = i`` (its position, not its name)."""
+
+    def concatenate(self, datasets, repeats):
+        self.datasets = list(datasets)
+        self.ends = list(itertools.accumulate(len(d) * r for d, r in zip(self.datasets, repeats)))
+
+    def __len__(self):
+        return self.ends[-1]
+
+    def __getitem__(self, idx):
+        block = bisect.bisect_right(self.ends, idx)
+        start = self.ends[block - 1] if block else 0
+        item = self.datasets[block][(idx - start) % len(self.datasets[block])]
+        item['dataset_idx'] = block
+        return item

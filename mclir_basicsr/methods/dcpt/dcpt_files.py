@@ -80,8 +80,18 @@ def _scheduler(train_opt):
         block['eta_mins'] = block.pop('eta_min')
 
 
+NOT_PROVIDED = {  # DCPT's classes no file of theirs names: what to use instead
+    'DCTModel': 'DCPT\'s joint restoration-and-classification training of lq (named by none of their option files) is '
+                'not provided: pre-train with model_type: DCPTModel (generation on GT, classification of lq)',
+    'DCModel': 'DCPT\'s classifier-only training on a frozen restorer (named by none of their option files) is not '
+               'provided: model_type: DCPTModel trains the classifier with the restorer',
+}
+
+
 def _their_layout(opt):
     model_type = opt.get('model_type')
+    if model_type in NOT_PROVIDED:
+        raise OptionError(f'model_type {model_type}: {NOT_PROVIDED[model_type]} (docs/repo_dcpt.md).')
     train_opt = opt.get('train') if isinstance(opt.get('train'), dict) else {}
     if model_type == 'DCPTModel':  # their pre-training class reads none of these
         train_opt.pop('ema_decay', None)

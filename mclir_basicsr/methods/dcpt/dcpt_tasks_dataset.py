@@ -7,13 +7,11 @@ dataset), and every item carries ``dataset_idx = i``: the degradation label is t
 A DCPT file's ``train_N`` keys are gathered into ``datasets.train`` of this type when the file is read
 (:mod:`.dcpt_files`); the messages of the checks keep the file's own keys (``datasets.train_3.dataroot_gt``).
 """
-import bisect
-import itertools
 from basicsr.data import build_dataset
 from basicsr.utils.registry import DATASET_REGISTRY
-from torch.utils import data
 
 from ...checks.options import OptionError, check_int
+from .dcpt_degradations import LabelledConcat
 
 
 def task_blocks(ds, key):
@@ -26,7 +24,7 @@ def task_blocks(ds, key):
 
 
 @DATASET_REGISTRY.register()
-class DCPTTasksDataset(data.Dataset):
+class DCPTTasksDataset(LabelledConcat):
     """Task datasets concatenated in order, each item labelled with its task's position (module doc)."""
 
     dataroot_keys = ()  # each task's own are checked with its block
@@ -44,16 +42,5 @@ class DCPTTasksDataset(data.Dataset):
         self.opt = opt  # BasicSR's validation reads the name from it
         tasks = task_blocks(opt, str(opt.get('name')))
         self.task_names = [block.get('name') or key for key, block in tasks.items()]
-        self.datasets = [build_dataset(block) for block in tasks.values()]
-        repeats = [int(block.get('dataset_enlarge_ratio', 1)) for block in tasks.values()]
-        self.ends = list(itertools.accumulate(len(d) * r for d, r in zip(self.datasets, repeats)))
-
-    def __len__(self):
-        return self.ends[-1]
-
-    def __getitem__(self, idx):
-        task = bisect.bisect_right(self.ends, idx)
-        start = self.ends[task - 1] if task else 0
-        item = self.datasets[task][(idx - start) % len(self.datasets[task])]
-        item['dataset_idx'] = task
-        return item
+        self.concatenate([build_dataset(block) for block in tasks.values()],
+                         [int(block.get('dataset_enlarge_ratio', 1)) for block in tasks.values()])

@@ -5,8 +5,10 @@ import copy
 import glob
 import os.path as osp
 
+import pytest
 import yaml
 
+from mclir_basicsr.checks.options import OptionError
 from mclir_basicsr.checks.repository_names import use_repository_names
 from mclir_basicsr.runtime.option_checks import REPOSITORIES
 from tests.helpers import ROOT, TEST_DATA
@@ -60,3 +62,11 @@ def test_files_of_ours_are_not_read_as_a_repository_s():
     assert len(shipped) > 20
     claimed = [p for p in shipped if use_repository_names(_read(p), REPOSITORIES) is not None]
     assert claimed == []
+
+
+@pytest.mark.parametrize('model_type', ['DCTModel', 'DCModel'])
+def test_their_classes_no_file_names_are_refused_with_what_to_use(model_type):
+    opt = dict(_read(TEST_DATA, 'dcpt', 'hoatong2411', 'options', 'transfer', 'train_Restormer_DN_from_DR.yml'),
+               model_type=model_type)
+    with pytest.raises(OptionError, match=f'model_type {model_type}: .*model_type: DCPTModel'):
+        use_repository_names(opt, REPOSITORIES)
