@@ -88,7 +88,29 @@ class SimplifiedChannelAttention(nn.Sequential):
         super().__init__(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, channels, 1))
 
 
-class NAFBlock(nn.Module):
+class TwoBranchBlock(nn.Module):
+    """NAFNet's block skeleton, shared with its Baseline: a depthwise-conv branch and a feed-forward branch, each
+    normalised and added back scaled (``beta``, ``gamma``: zero at start, so a fresh block is the identity). A
+    subclass builds ``conv1`` .. ``conv5`` and says how it activates and attends (:meth:`activate`, :meth:`attend`)."""
+
+    def add_residual_parts(self, c, drop_out_rate):
+        """The norms, dropouts and residual scales, registered last (the authors' state-dict order)."""
+        self.norm1 = LayerNorm2d(c)
+        self.norm2 = LayerNorm2d(c)
+        self.dropout1 = nn.Dropout(drop_out_rate) if drop_out_rate > 0 else nn.Identity()
+        self.dropout2 = nn.Dropout(drop_out_rate) if drop_out_rate > 0 else nn.Identity()
+        self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
+        self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+
+    def forward(self, x):
+        branch = self.activate(self.conv2(self.conv1(self.norm1(x))))
+        branch = self.conv3(branch * self.attend(branch))
+        y = x + self.dropout1(branch) * self.beta
+        branch = self.conv5(self.activate(self.conv4(self.norm2(y))))
+        return y + self.dropout2(branch) * self.gamma
+
+
+class NAFBlock(TwoBranchBlock):
     """Nonlinear-activation-free block: a gated depthwise-conv branch and a gated FFN, each a scaled residual.
 
     ``beta`` and ``gamma`` (the residual scales) start at zero, so a fresh block is exactly the identity.
@@ -111,19 +133,13 @@ class NAFBlock(nn.Module):
         ffn = c * FFN_Expand
         self.conv4 = nn.Conv2d(c, ffn, 1)
         self.conv5 = nn.Conv2d(ffn // 2, c, 1)
-        self.norm1 = LayerNorm2d(c)
-        self.norm2 = LayerNorm2d(c)
-        self.dropout1 = nn.Dropout(drop_out_rate) if drop_out_rate > 0 else nn.Identity()
-        self.dropout2 = nn.Dropout(drop_out_rate) if drop_out_rate > 0 else nn.Identity()
-        self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
-        self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+        self.add_residual_parts(c, drop_out_rate)
 
-    def forward(self, x):
-        branch = self.sg(self.conv2(self.conv1(self.norm1(x))))
-        branch = self.conv3(branch * self.sca(branch))
-        y = x + self.dropout1(branch) * self.beta
-        branch = self.conv5(self.sg(self.conv4(self.norm2(y))))
-        return y + self.dropout2(branch) * self.gamma
+    def activate(self, x):
+        return self.sg(x)
+
+    def attend(self, x):
+        return self.sca(x)
 
 
 class NAFUNet(nn.Module):
@@ -158,15 +174,24 @@ class NAFUNet(nn.Module):
             self.decoders.append(stage(channels, num))
         self.padder_size = 2**len(enc_blk_nums)
 
+    def decoder_stages(self):
+        """The decoder stages, deepest first."""
+        return list(self.decoders)
+
     def stage_levels(self):
         """``[(stage, level)]``: every stage of blocks with its U-Net level (0: full resolution)."""
         depth = len(self.encoders)
         return ([(m, i) for i, m in enumerate(self.encoders)] + [(self.middle_blks, depth)] +
-                [(m, depth - 1 - j) for j, m in enumerate(self.decoders)])
+                [(m, depth - 1 - j) for j, m in enumerate(self.decoder_stages())])
 
     def forward(self, x):
         h, w = x.shape[-2:]
         x = self._pad(x)
+        out = x + self.ending(self.decode(x))
+        return out[..., :h, :w]
+
+    def decode(self, x):
+        """The last decoder stage's features of a padded input (before ``ending``)."""
         feat = self.intro(x)
         skips = []
         for encoder, down in zip(self.encoders, self.downs):
@@ -174,10 +199,9 @@ class NAFUNet(nn.Module):
             skips.append(feat)
             feat = down(feat)
         feat = self.middle_blks(feat)
-        for decoder, up, skip in zip(self.decoders, self.ups, reversed(skips)):
+        for decoder, up, skip in zip(self.decoder_stages(), self.ups, reversed(skips)):
             feat = decoder(up(feat) + skip)
-        out = x + self.ending(feat)
-        return out[..., :h, :w]
+        return feat
 
     def _pad(self, x):
         """Zero-pads bottom and right so that H and W become multiples of ``padder_size``."""

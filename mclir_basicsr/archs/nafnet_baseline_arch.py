@@ -14,15 +14,14 @@ option files (``options/*/GoPro|SIDD/Baseline-width*.yml``) and released weights
       ffn_expand: 2
 """
 import functools
-import torch
 import torch.nn as nn
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from .local_statistics import check_train_size, use_local_statistics
-from .nafnet_arch import LayerNorm2d, NAFUNet
+from .nafnet_arch import NAFUNet, TwoBranchBlock
 
 
-class BaselineBlock(nn.Module):
+class BaselineBlock(TwoBranchBlock):
     """A NAFBlock with GELU instead of SimpleGate and squeeze-and-excitation (pool, conv, ReLU, conv, sigmoid)
     instead of the simplified channel attention; ``beta``/``gamma`` start at zero (the block starts as identity).
 
@@ -45,19 +44,13 @@ class BaselineBlock(nn.Module):
         ffn = FFN_Expand * c
         self.conv4 = nn.Conv2d(c, ffn, 1)
         self.conv5 = nn.Conv2d(ffn, c, 1)
-        self.norm1 = LayerNorm2d(c)
-        self.norm2 = LayerNorm2d(c)
-        self.dropout1 = nn.Dropout(drop_out_rate) if drop_out_rate > 0 else nn.Identity()
-        self.dropout2 = nn.Dropout(drop_out_rate) if drop_out_rate > 0 else nn.Identity()
-        self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
-        self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+        self.add_residual_parts(c, drop_out_rate)
 
-    def forward(self, x):
-        branch = self.gelu(self.conv2(self.conv1(self.norm1(x))))
-        branch = self.conv3(branch * self.se(branch))
-        y = x + self.dropout1(branch) * self.beta
-        branch = self.conv5(self.gelu(self.conv4(self.norm2(y))))
-        return y + self.dropout2(branch) * self.gamma
+    def activate(self, x):
+        return self.gelu(x)
+
+    def attend(self, x):
+        return self.se(x)
 
 
 @ARCH_REGISTRY.register()

@@ -50,6 +50,19 @@ def add_restormer_layout(net, stage, inp_channels, dim, num_blocks, num_refineme
         net.skip_conv = nn.Conv2d(dim, dim * 2, kernel_size=1, bias=bias)
 
 
+def restormer_decode(net, img):
+    """``(patch embedding, decoder_level1's output)`` of a network laid out by :func:`add_restormer_layout`, for an
+    ``img`` whose H and W are multiples of 8."""
+    embedded = net.patch_embed(img)
+    level1 = net.encoder_level1(embedded)
+    level2 = net.encoder_level2(net.down1_2(level1))
+    level3 = net.encoder_level3(net.down2_3(level2))
+    x = net.latent(net.down3_4(level3))
+    x = net.decoder_level3(net.reduce_chan_level3(torch.cat([net.up4_3(x), level3], dim=1)))
+    x = net.decoder_level2(net.reduce_chan_level2(torch.cat([net.up3_2(x), level2], dim=1)))
+    return embedded, net.decoder_level1(torch.cat([net.up2_1(x), level1], dim=1))
+
+
 @ARCH_REGISTRY.register()
 class Restormer(nn.Module):
     """Restormer with the authors' arguments.
@@ -91,14 +104,8 @@ class Restormer(nn.Module):
 
     def restore(self, img):
         """The authors' forward: ``img``'s H and W must be multiples of 8."""
-        embedded = self.patch_embed(img)
-        level1 = self.encoder_level1(embedded)
-        level2 = self.encoder_level2(self.down1_2(level1))
-        level3 = self.encoder_level3(self.down2_3(level2))
-        x = self.latent(self.down3_4(level3))
-        x = self.decoder_level3(self.reduce_chan_level3(torch.cat([self.up4_3(x), level3], dim=1)))
-        x = self.decoder_level2(self.reduce_chan_level2(torch.cat([self.up3_2(x), level2], dim=1)))
-        x = self.refinement(self.decoder_level1(torch.cat([self.up2_1(x), level1], dim=1)))
+        embedded, x = restormer_decode(self, img)
+        x = self.refinement(x)
         if self.dual_pixel_task:
             return self.output(x + self.skip_conv(embedded))
         return self.output(x) + img

@@ -19,7 +19,6 @@ Known differences: building theirs runs one forward pass of ``torch.rand(train_s
 RNG and leaves the network in eval mode); ours computes the pooling windows without running anything, and the
 random initialisation is drawn in another order (same distributions), so a seed gives other initial weights.
 """
-import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from ...archs.local_statistics import check_train_size, use_local_statistics
@@ -60,34 +59,15 @@ class NAFNetBaseline(NAFUNet):
         """The decoder stages, deepest first (``decoder0``, ``decoder1``, ...)."""
         return [getattr(self, f'decoder{i}') for i in range(len(self.ups))]
 
-    def stage_levels(self):
-        """``[(stage, level)]``: every stage of blocks with its U-Net level (0: full resolution)."""
-        depth = len(self.encoders)
-        return ([(m, i) for i, m in enumerate(self.encoders)] + [(self.middle_blks, depth)] +
-                [(m, depth - 1 - j) for j, m in enumerate(self.decoder_stages())])
-
     def forward(self, inp, hook=False):
         """``inp`` (N, img_channel, H, W) -> restored image of the same shape; ``hook=True``: runs up to the last
         decoder stage only (for feature hooks) and returns None, as theirs."""
         h, w = inp.shape[-2:]
         x = self._pad(inp)
-        feat = self.intro(x)
-        skips = []
-        for encoder, down in zip(self.encoders, self.downs):
-            feat = encoder(feat)
-            skips.append(feat)
-            feat = down(feat)
-        feat = self.middle_blks(feat)
-        for decoder, up, skip in zip(self.decoder_stages(), self.ups, reversed(skips)):
-            feat = decoder(up(feat) + skip)
+        feat = self.decode(x)
         if hook:
             return None
-        return (self.ending(feat) + x)[..., :h, :w]
-
-    def _pad(self, x):
-        """Zero-pads bottom and right so that H and W become multiples of ``padder_size`` (as megvii's NAFNet)."""
-        m = self.padder_size
-        return F.pad(x, (0, -x.shape[-1] % m, 0, -x.shape[-2] % m))
+        return (x + self.ending(feat))[..., :h, :w]
 
 
 @ARCH_REGISTRY.register()

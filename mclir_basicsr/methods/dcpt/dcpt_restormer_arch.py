@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from ...archs.padding import pad_to_multiple
-from ...archs.restormer_arch import SIZE_MULTIPLE, add_restormer_layout
+from ...archs.restormer_arch import SIZE_MULTIPLE, add_restormer_layout, restormer_decode
 from ...archs.restormer_blocks import Attention, FeedForward, LayerNorm
 
 LAYER_NORM_EPS = 1e-6  # theirs; the Restormer release uses 1e-5
@@ -119,14 +119,7 @@ class _DCPTRestormerUNet(nn.Module):
 
     def restore(self, img, hook=False):
         """Their forward: ``img``'s H and W must be multiples of 8."""
-        embedded = self.patch_embed(img)
-        level1 = self.encoder_level1(embedded)
-        level2 = self.encoder_level2(self.down1_2(level1))
-        level3 = self.encoder_level3(self.down2_3(level2))
-        x = self.latent(self.down3_4(level3))
-        x = self.decoder_level3(self.reduce_chan_level3(torch.cat([self.up4_3(x), level3], dim=1)))
-        x = self.decoder_level2(self.reduce_chan_level2(torch.cat([self.up3_2(x), level2], dim=1)))
-        x = self.decoder_level1(torch.cat([self.up2_1(x), level1], dim=1))
+        embedded, x = restormer_decode(self, img)
         if hook:
             return None
         x = self.refinement(x)
