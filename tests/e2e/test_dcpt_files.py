@@ -17,7 +17,7 @@ import torch
 import yaml
 from basicsr.archs import build_network
 
-from tests.helpers import TEST_DATA, changed_option_keys, key_allowed, run_module
+from tests.helpers import TEST_DATA, changed_option_keys, key_allowed, run_entry_point
 
 pytestmark = pytest.mark.e2e
 
@@ -100,11 +100,34 @@ def adapted(rel, data, folder, iters=2, pretrain_g=None, pretrain_dc=None):
 
 def _train(rel, data, folder, **kw):
     path, opt = adapted(rel, data, folder, **kw)
-    run = run_module('mclir_basicsr.train', ['-opt', path], cwd=folder)
+    run = run_entry_point('mclir_basicsr.train', ['-opt', path], cwd=folder)
     assert run.returncode == 0, run.stderr[-3000:]
     experiment = folder / 'experiments' / opt['name']
     (log, ) = glob.glob(str(experiment / 'train_*.log'))
     return experiment, open(log).read()
+
+
+def weights_key(network):
+    """What decides whether weights fit: their ``NAFNetBaseline`` is their NAFNet without test-time local statistics
+    (same weights) and ``window_size`` is that statistics' window."""
+    network = dict(network)
+    network.pop('window_size', None)
+    network['type'] = {'NAFNetBaseline': 'NAFNet'}.get(network['type'], network['type'])
+    return yaml.safe_dump(network)
+
+
+PRETRAINING = [f for f in FILES if '/pretrain/' in f]
+TRAINING = [f for f in FILES if '/train/' in f or '/transfer/' in f]
+TESTING = [f for f in FILES if '/test/' in f]
+WEIGHTS = {}  # weights_key(network) -> the newest weights written here (the tests below run in this order)
+
+
+def weights_for(block, network, files, run, data, folder):
+    """Weights written here for ``network``; run alone (-k), the first of ``files`` whose ``block`` is it runs first."""
+    if weights_key(network) not in WEIGHTS:
+        folder.mkdir(exist_ok=True)
+        run(next(f for f in files if weights_key(_read(f)[block]) == weights_key(network)), data, folder)
+    return WEIGHTS[weights_key(network)]
 
 
 @pytest.mark.parametrize('rel', FILES)
@@ -126,29 +149,50 @@ def test_every_file_passes_the_entry_check(rel, data, tmp_path, monkeypatch):
     assert not (tmp_path / 'experiments').exists() and not (tmp_path / 'results').exists()
 
 
-def test_pretraining_then_fine_tuning_then_testing(data, tmp_path):
-    """Their NAFNet 5d chain: DCPT pre-training (5 tasks, labels by position, classification validated), fine-tuning
-    from its net_g, then their test file (one row per test set)."""
-    pre, log = _train('hoatong2411/options/all_in_one/pretrain/pretrain_NAFNet_AIO_5d.yml', data, tmp_path)
+@pytest.mark.parametrize('rel', PRETRAINING)
+def test_every_pretraining_file_pretrains(rel, data, tmp_path):
+    """DCPT pre-training: their tasks as one labelled set, classification validated, net_g and net_dc saved."""
+    experiment, log = _train(rel, data, tmp_path)
     assert 'Model [DCPTModel] is created.' in log and 'l_cls' in log and 'Degradation classification on' in log
-    assert (pre / 'models' / 'net_dc_2.pth').is_file()
-    fine, log = _train('hoatong2411/options/all_in_one/train/train_NAFNet_AIO_5d.yml', data, tmp_path,
-                       pretrain_g=str(pre / 'models' / 'net_g_2.pth'))
-    assert 'Model [DCPTSRModel] is created.' in log and 'grad_norm' in log  # their top-level grad_clip
-    path, opt = adapted('hoatong2411/options/all_in_one/test/test_NAFNet_5d.yml', data, tmp_path,
-                        pretrain_g=str(fine / 'models' / 'net_g_latest.pth'))
-    run = run_module('mclir_basicsr.test', ['-opt', path], cwd=tmp_path)
+    opt = _read(rel)
+    for block, name in (('network_g', 'net_g_2.pth'), ('network_dc', 'net_dc_2.pth')):
+        assert (experiment / 'models' / name).is_file()
+        WEIGHTS[weights_key(opt[block])] = str(experiment / 'models' / name)
+
+
+def pretrain(rel, data, folder):
+    test_every_pretraining_file_pretrains(rel, data, folder)
+
+
+@pytest.mark.parametrize('rel', TRAINING)
+def test_every_training_file_trains(rel, data, tmp_path):
+    """Fine-tuning from their pre-training's net_g (all_in_one/train); the transfers start from the released
+    Restormer weights, which nobody here has (None), and the classifier-guided ones from a pre-training's net_dc."""
+    opt = _read(rel)
+    pretrain_g = pretrain_dc = None
+    pretraining = tmp_path / 'pretraining'
+    if '/all_in_one/' in rel:
+        pretrain_g = weights_for('network_g', opt['network_g'], PRETRAINING, pretrain, data, pretraining)
+    if 'network_dc' in opt:
+        pretrain_dc = weights_for('network_dc', opt['network_dc'], PRETRAINING, pretrain, data, pretraining)
+    experiment, log = _train(rel, data, tmp_path, pretrain_g=pretrain_g, pretrain_dc=pretrain_dc)
+    if opt['model_type'] == 'DCDistModel':
+        assert 'Model [DCPTTransferModel] is created.' in log and 'l_cls' in log
+    else:
+        assert 'Model [DCPTSRModel] is created.' in log
+        assert ('grad_norm' in log) == ('grad_clip' in opt)  # their top-level grad_clip
+    assert (experiment / 'models' / 'net_g_2.pth').is_file() and (experiment / 'training_states' / '2.state').is_file()
+    WEIGHTS[weights_key(opt['network_g'])] = str(experiment / 'models' / 'net_g_2.pth')
+
+
+@pytest.mark.parametrize('rel', TESTING)
+def test_every_test_file_restores_with_weights_trained_here(rel, data, tmp_path):
+    """Their test files (one row per test set and the average) with the weights of their fine-tuning."""
+    weights = weights_for('network_g', _read(rel)['network_g'], [f for f in TRAINING if '/all_in_one/' in f],
+                          test_every_training_file_trains, data, tmp_path / 'training')
+    path, opt = adapted(rel, data, tmp_path, pretrain_g=weights)
+    run = run_entry_point('mclir_basicsr.test', ['-opt', path], cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     with open(tmp_path / 'results' / opt['name'] / 'metrics.json') as f:
         metrics = json.load(f)
     assert {ds['name'] for ds in opt['datasets'].values()} | {'average'} == set(metrics)
-
-
-def test_transfer_from_a_classifier_of_theirs(data, tmp_path):
-    """Their Restormer pre-training gives the classifier; the plain and the classifier-guided transfer train."""
-    pre, _ = _train('hoatong2411/options/all_in_one/pretrain/pretrain_Restormer_AIO_5d.yml', data, tmp_path)
-    _, log = _train('hoatong2411/options/transfer/train_Restormer_DN_from_DR.yml', data, tmp_path)
-    assert 'Model [DCPTSRModel] is created.' in log
-    _, log = _train('hoatong2411/options/transfer/train_Restormer_DN_from_DR_dc_guided.yml', data, tmp_path,
-                    pretrain_dc=str(pre / 'models' / 'net_dc_2.pth'))
-    assert 'Model [DCPTTransferModel] is created.' in log and 'l_cls' in log

@@ -14,6 +14,8 @@ on ``NAFNet``, ``PromptIR``, ``Restormer`` (which take none elsewhere). Then:
   that type (classification accuracy over all of them, batch 1; their loader took the training batch settings);
   ``dataloader_val`` (which their script never reads) and ``resume_remove_dc`` (our transfer class saves its
   classifier, so a resume finds it) are dropped;
+* metrics: ``calculate_psnr`` / ``calculate_ssim`` are theirs (``calculate_psnr_dcpt`` / ``calculate_ssim_dcpt``:
+  ``image_range`` read, measured on the float images; :mod:`.dcpt_metrics`);
 * ``hook_names: decoder``: their rule, the network's top-level modules whose name contains it;
 * ``CosineAnnealingRestartLR`` with a list ``eta_min`` (one per period) is ``CosineAnnealingRestartCyclicLR``.
 """
@@ -23,6 +25,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 
 from ...checks.options import OptionError, check_bool, check_number
 from ...checks.repository_names import RepositoryNames
+from .dcpt_metrics import THEIR_METRICS
 
 DATASET_TYPES = ('PairedImageDenoiseDataset', 'PairedImageDehazeDataset', 'PairedImageMosaicDataset',
                  'PairedImageJPEGCARDataset', 'PairedImageInpaintingDataset', 'MultiDegradationDataset')
@@ -99,6 +102,9 @@ def _their_layout(opt):
             opt['val'].pop('metrics', None)
             opt['val']['save_img'] = False  # BasicSR's loop reads the key
     opt['model_type'] = MODEL_TYPES.get(model_type, model_type)
+    for block in ((opt.get('val') or {}).get('metrics') or {}).values():
+        if isinstance(block, dict) and block.get('type') in THEIR_METRICS:
+            block['type'] = THEIR_METRICS[block['type']]
     if opt.get('grad_clip') is not None:
         train_opt['grad_clip'] = {'max_norm': check_number(opt.pop('grad_clip'), 'grad_clip', low=0, low_open=True)}
     for key in ('resume_remove_dc', 'classify'):

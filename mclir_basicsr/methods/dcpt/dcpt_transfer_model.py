@@ -5,7 +5,8 @@ same pass; ``train.pixel_opt`` (output vs GT) plus ``train.classify_opt`` (logit
 into ``net_g`` through the frozen classifier, so the restorer's features keep telling the degradation apart. Only
 ``optim_g`` steps. The label is the batch's (``AllInOneDataset``) or, with top-level ``transfer_label: k`` (alias
 ``dataset_idx``, the authors' key), the class ``k`` for every sample. Validation and test are SRModel's (PSNR/SSIM
-from ``val.metrics``). ``path.pretrain_network_dc`` (the DCPT classifier) is required.
+from ``val.metrics``; their metrics get the float images: :mod:`.dcpt_metrics`). ``path.pretrain_network_dc`` (the
+DCPT classifier) is required.
 """
 import torch
 from basicsr.models.sr_model import SRModel
@@ -13,6 +14,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from ...checks.options import OptionError, check_int
 from ...training.step import STEP_KEYS
+from .dcpt_metrics import validate
 from .dcpt_model import DCPTModel
 from .options import DCPT_TOP_KEYS, check_dcpt_options
 
@@ -75,4 +77,6 @@ class DCPTTransferModel(DCPTModel):
         return {}
 
     test = SRModel.test
-    nondist_validation = SRModel.nondist_validation
+
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        validate(self, dataloader, current_iter, tb_logger, save_img)
