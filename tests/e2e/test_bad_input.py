@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from tests.helpers import run_module, write_options
+from tests.helpers import run_entry_point, write_options
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -37,7 +37,7 @@ def _train_fails_cleanly(root, data_root, extra, *parts):
     ``parts``, and the earlier experiment left exactly as it was. Returns the option file."""
     opt_file = write_options(root / 'train.yml', data_root, extra=extra)
     before = _existing_experiment(root, 'pipe')
-    res = run_module('mclir_basicsr.train', ['-opt', str(opt_file)], cwd=root)
+    res = run_entry_point('mclir_basicsr.train', ['-opt', str(opt_file)], cwd=root)
     _assert_clean_failure(res, root, before, *parts)
     return opt_file
 

@@ -19,7 +19,7 @@ import yaml
 
 from basicsr.utils.registry import MODEL_REGISTRY
 from mclir_basicsr.losses.vgg_weights import build_torchvision_vgg_features
-from tests.helpers import ROOT, run_module
+from tests.helpers import ROOT, run_entry_point
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +72,7 @@ def _train(workspace, opt):
     path = workspace / f'{opt["name"]}.yml'
     with open(path, 'w') as f:
         yaml.safe_dump(opt, f)
-    res = run_module('mclir_basicsr.train', ['-opt', path.name], cwd=workspace)
+    res = run_entry_point('mclir_basicsr.train', ['-opt', path.name], cwd=workspace)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     exp = workspace / 'experiments' / opt['name']
     logs = glob.glob(str(exp / f'train_{opt["name"]}_*.log'))

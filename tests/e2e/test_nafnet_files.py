@@ -10,7 +10,7 @@ import os.path as osp
 import pytest
 import yaml
 
-from tests.helpers import TEST_DATA, changed_option_keys, key_allowed, pair_lmdbs, run_module
+from tests.helpers import TEST_DATA, changed_option_keys, key_allowed, pair_lmdbs, run_entry_point
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +67,7 @@ def test_their_training_file_trains_then_their_test_file_restores_with_its_weigh
     wide = 'width64' in rel  # 68-194 M parameters: one step, and only the final weights are saved
     iters, every = (1, 1000) if wide else (2, 2)
     path, opt = adapted(rel, 'train', data, tmp_path, iters, every)
-    run = run_module('mclir_basicsr.train', ['-opt', path], cwd=tmp_path)
+    run = run_entry_point('mclir_basicsr.train', ['-opt', path], cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     experiment = tmp_path / 'experiments' / opt['name']
     log = log_text(experiment, 'train')
@@ -80,7 +80,7 @@ def test_their_training_file_trains_then_their_test_file_restores_with_its_weigh
 
     test_path, test_opt = adapted(rel, 'test', data, tmp_path, iters, every,
                                   pretrain=str(experiment / 'models' / 'net_g_latest.pth'))
-    run = run_module('mclir_basicsr.test', ['-opt', test_path], cwd=tmp_path)
+    run = run_entry_point('mclir_basicsr.test', ['-opt', test_path], cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     results = tmp_path / 'results' / test_opt['name']
     (test_set, ) = test_opt['datasets'].values()  # phase test (GoPro, REDS) or val (SIDD)
@@ -94,9 +94,9 @@ def test_their_training_file_trains_then_their_test_file_restores_with_its_weigh
 def test_their_file_resumes_and_takes_spn_on_top(data, tmp_path):
     rel = 'SIDD/NAFNet-width32.yml'
     path, opt = adapted(rel, 'train', data, tmp_path, 2, 2)
-    assert run_module('mclir_basicsr.train', ['-opt', path], cwd=tmp_path).returncode == 0
+    assert run_entry_point('mclir_basicsr.train', ['-opt', path], cwd=tmp_path).returncode == 0
     longer, _ = adapted(rel, 'train', data, tmp_path, 4, 2)
-    run = run_module('mclir_basicsr.train', ['-opt', longer, '--auto_resume'], cwd=tmp_path)
+    run = run_entry_point('mclir_basicsr.train', ['-opt', longer, '--auto_resume'], cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     log = log_text(tmp_path / 'experiments' / opt['name'], 'train')
     assert 'Resuming training from epoch' in log
@@ -107,7 +107,7 @@ def test_their_file_resumes_and_takes_spn_on_top(data, tmp_path):
                         history={'copies': [{'period': 1, 'decay': 0.5}]})
     spn_path = tmp_path / 'spn.yml'
     spn_path.write_text(yaml.safe_dump(spn))
-    run = run_module('mclir_basicsr.train', ['-opt', str(spn_path)], cwd=tmp_path)
+    run = run_entry_point('mclir_basicsr.train', ['-opt', str(spn_path)], cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     log = log_text(tmp_path / 'experiments' / 'spn_on_nafnet', 'train')
     assert 'Model [MCLIRImageRestorationModel] is created.' in log and 'l_spn' in log and 'l_pix: -' in log
