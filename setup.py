@@ -51,6 +51,7 @@ setup(
             'mclir-demo-data=mclir_basicsr.data.demo_data:main',
             'mclir-probe-degradation=mclir_basicsr.cli.probe:main',
             'mclir-fetch-vgg=mclir_basicsr.cli.fetch_vgg:main',
+            'mclir-restore=mclir_basicsr.cli.restore:main',
         ]
     },
     license='Apache-2.0',

@@ -7,6 +7,7 @@ refusal cases; image and file measures.
 """
 import copy
 import json
+import math
 import os
 import os.path as osp
 import importlib
@@ -113,6 +114,45 @@ def constyle_authors_state(value=None):
     shapes = {k: [] if s == '-' else [int(d) for d in s.split('x')] for k, s in rows}
     return {k: torch.full(s, value) if value is not None else torch.randn(s, generator=gen) if k != 'ConStyle.queue_ptr'
             else torch.tensor([6]) for k, s in shapes.items()}
+
+
+def ffa_reference_layout(gps, blocks, dim=64):
+    """(key, shape) of the reference FFA's state dict, in its order (modules g1..gN, ca, palayer, pre, post)."""
+
+    def conv(name, i, o, k):
+        return [(f'{name}.weight', (o, i, k, k)), (f'{name}.bias', (o, ))]
+
+    keys = []
+    for g in range(1, gps + 1):
+        for b in range(blocks):
+            p = f'g{g}.gp.{b}'
+            keys += conv(f'{p}.conv1', dim, dim, 3) + conv(f'{p}.conv2', dim, dim, 3)
+            keys += conv(f'{p}.calayer.ca.0', dim, dim // 8, 1) + conv(f'{p}.calayer.ca.2', dim // 8, dim, 1)
+            keys += conv(f'{p}.palayer.pa.0', dim, dim // 8, 1) + conv(f'{p}.palayer.pa.2', dim // 8, 1, 1)
+        keys += conv(f'g{g}.gp.{blocks}', dim, dim, 3)
+    keys += conv('ca.1', gps * dim, dim // 16, 1) + conv('ca.3', dim // 16, gps * dim, 1)
+    keys += conv('palayer.pa.0', dim, dim // 8, 1) + conv('palayer.pa.2', dim // 8, 1, 1)
+    return keys + conv('pre.0', 3, dim, 3) + conv('post.0', dim, dim, 3) + conv('post.1', dim, 3, 3)
+
+
+def ffa_reference_checkpoint(gps=3, blocks=2, seed=0):
+    """A float64 checkpoint in the reference FFA-Net layout (zhilin007/FFA-Net, net/models/FFA.py at 6651bcf):
+    weights N(0, 1/fan_in), biases N(0, 0.01), drawn in key order."""
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, shape in ffa_reference_layout(gps, blocks):
+        t = torch.randn(shape, generator=gen, dtype=torch.float64)
+        state[name] = t / math.sqrt(math.prod(shape[1:])) if name.endswith('weight') else 0.1 * t
+    return state
+
+
+def dsrir_authors_state():
+    """The DSRIR authors' state dict (xfwang23/DSRIR, model/DSRIR.py, defaults): their names and shapes, random."""
+    with open(osp.join(ROOT, 'tests', 'data', 'dsrir_authors_keys.txt')) as f:
+        rows = [line.split() for line in f if not line.startswith('#')]
+    assert len(rows) == 316
+    gen = torch.Generator().manual_seed(0)
+    return {k: torch.randn([int(s) for s in shape.split('x')], generator=gen) for k, shape in rows}
 
 
 # ---------------------------------------------------------------------------------------------------------------- DCPT
@@ -280,6 +320,18 @@ def run_entry_point(module, args, cwd, timeout=600):
             child.join()
         with open(out) as f_out, open(err) as f_err:
             return subprocess.CompletedProcess([module] + list(args), child.exitcode, f_out.read(), f_err.read())
+
+
+CONSOLE = ('import sys\nfrom importlib.metadata import entry_points\n'
+           '(ep, ) = entry_points(group="console_scripts", name=sys.argv[1])\n'
+           'sys.argv = sys.argv[1:]\nsys.exit(ep.load()())\n')
+
+
+def console(name, args, cwd):
+    """Run console script ``name`` exactly as its installed wrapper does: ``sys.exit(main())``."""
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='2')
+    return subprocess.run([sys.executable, '-c', CONSOLE, name] + list(args), cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
 
 
 def instrumented(args, cwd, **kw):

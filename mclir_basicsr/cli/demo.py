@@ -13,6 +13,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
+import yaml
 from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.utils.matlab_functions import imresize
 
@@ -125,6 +126,40 @@ def plot_curves(curves, path):
     return path
 
 
+def _labelled(image, text):
+    """``image`` under a white band holding ``text``."""
+    band = np.full((22, image.shape[1], 3), 255, np.uint8)
+    cv2.putText(band, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([band, image], axis=0)
+
+
+def side_by_side(task, cfg, arms, py):
+    """One validation photo restored by each arm's trained model through ``mclir-restore`` (the test option file
+    names the weights), beside its input: ``results/demo_side_by_side_<task>.png``; None for a task without an
+    image folder of inputs (all-in-one degrades on the fly)."""
+    folder = cfg.get('folder', 'demo')
+    with open(_option_file('test', arms[0][1], folder)) as f:
+        first_set = next(iter(yaml.safe_load(f)['datasets'].values()))
+    lq_folder = first_set.get('dataroot_lq')
+    if not lq_folder or not osp.isdir(lq_folder):
+        return None
+    photo = osp.join(lq_folder, sorted(os.listdir(lq_folder))[0])
+    panels = []
+    for method, name in arms:
+        out = osp.join('results', 'demo_restore', name)
+        _run([py, '-m', 'mclir_basicsr.cli.restore', '-opt', _option_file('test', name, folder), '-i', photo, '-o', out,
+              '--quiet'], osp.join('results', 'demo_logs', f'restore_{name}.log'), f'restore one photo with {name}')
+        restored = cv2.imread(osp.join(out, osp.splitext(osp.basename(photo))[0] + '.png'))
+        panels.append(_labelled(restored, method))
+    h, w = panels[0].shape[0] - 22, panels[0].shape[1]
+    lq = cv2.imread(photo)
+    shown = cv2.resize(lq, (w, h), interpolation=cv2.INTER_CUBIC) if lq.shape[:2] != (h, w) else lq
+    label = cfg['input_label'] + (f' (bicubic x{cfg["scale"]})' if cfg.get('scale', 1) > 1 else '')
+    path = osp.join('results', f'demo_side_by_side_{task}.png')
+    cv2.imwrite(path, np.concatenate([_labelled(shown, label)] + panels, axis=1))
+    return path
+
+
 def format_table(rows):
     head = f'| {"task":<24} | {"method":<26} | {"PSNR (dB)":>9} | {"SSIM":>6} | {"train time":>10} |'
     lines = [head, '|' + '|'.join('-' * (len(c) + 0) for c in head.split('|')[1:-1]) + '|']
@@ -153,7 +188,7 @@ def main(argv=None):
     print('Demo data (scikit-image photos -> image folders + lmdb):')
     build_demo_data(root=args.data_root, tasks=tuple(tasks))
 
-    rows, curves = [], {}
+    rows, curves, pictures = [], {}, []
     py = sys.executable
     spn_force, spn_note = imagenet_spn()
     print(spn_note)
@@ -180,6 +215,7 @@ def main(argv=None):
             for dataset, metrics in shown:
                 label = f'{task}: {dataset}' if cfg.get('per_dataset') else task
                 rows.append(dict(task=label, method=method, train_s=took, psnr=metrics['psnr'], ssim=metrics['ssim']))
+        pictures.append(side_by_side(task, cfg, arms, py))
 
     table = format_table(rows)
     print('\nValidation PSNR/SSIM (BasicSR metrics; SR: Y channel, border 2; denoising and all-in-one: RGB):\n')
@@ -191,6 +227,8 @@ def main(argv=None):
     png = plot_curves(curves, osp.join('results', 'demo_curves.png'))
     print('\nSaved results/demo_summary.md and .json' + (f', {png} (validation PSNR vs iteration)' if png else '')
           + '; restored images under results/<name>/visualization/.')
+    for picture in filter(None, pictures):
+        print(f'One photo restored with mclir-restore by each model, beside its input: {picture}')
     return 0
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from mclir_basicsr.runtime import fixes
-from tests.helpers import ROOT, write_options
+from tests.helpers import CONSOLE, ROOT, console, write_options
 
 
 @pytest.mark.e2e
@@ -95,18 +95,6 @@ def test_auto_resume_on_cpu_through_basicsr_train_pipeline(tmp_path, tiny_data):
 
 
 # ------------------------------------------------------------------------------ console scripts
-CONSOLE = ('import sys\nfrom importlib.metadata import entry_points\n'
-           '(ep, ) = entry_points(group="console_scripts", name=sys.argv[1])\n'
-           'sys.argv = sys.argv[1:]\nsys.exit(ep.load()())\n')
-
-
-def console(name, args, cwd):
-    """Run console script ``name`` exactly as its installed wrapper does: ``sys.exit(main())``."""
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='2')
-    return subprocess.run([sys.executable, '-c', CONSOLE, name] + list(args), cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
-
-
 @pytest.mark.e2e
 def test_mclir_make_lmdb_exit_codes(tmp_path, tiny_data):
     args = ['--gt', str(tiny_data / 'val' / 'gt'), '--lq', str(tiny_data / 'val' / 'lq'), '--out-gt', 'g.lmdb',

@@ -15,7 +15,7 @@ PKG = osp.join(ROOT, 'mclir_basicsr')
 # layers. A new module of a package gets its package's layer with no edit here.
 LAYERS = [
     (5, ('train', 'test', 'demo', 'cli.')),                      # entry points
-    (4, ('runtime.',)),                                          # the BasicSR 1.4.2 fixes
+    (4, ('runtime.', 'inference.')),                             # the BasicSR 1.4.2 fixes; restoring images
     (3, ('methods.', 'checks.preflight.', 'checks.blocks')),     # the methods; the checks that build and read inputs
     (2, ('training.', 'archs.', 'losses.', 'data.')),            # what every method uses
     (1, ('checks.',)),                                           # option validators, the option file

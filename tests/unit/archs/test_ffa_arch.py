@@ -1,12 +1,12 @@
 import mclir_basicsr  # noqa: F401  (must precede basicsr: installs the compatibility shim)
 
-import math
 import pytest
 import torch
 from basicsr.archs import build_network
 from torch import nn
 
 from mclir_basicsr.archs.ffa_arch import FFANet
+from tests.helpers import ffa_reference_checkpoint
 
 TINY = {'type': 'FFANet', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_groups': 1, 'num_blocks': 1}
 
@@ -129,35 +129,6 @@ def test_mismatched_channels_rejected():
 # Reference FFA-Net compatibility (zhilin007/FFA-Net, net/models/FFA.py at 6651bcf, class FFA(gps, blocks)).
 
 
-def _reference_layout(gps, blocks, dim=64):
-    """(key, shape) of the reference FFA's state dict, in its order (modules g1..gN, ca, palayer, pre, post)."""
-
-    def conv(name, i, o, k):
-        return [(f'{name}.weight', (o, i, k, k)), (f'{name}.bias', (o, ))]
-
-    keys = []
-    for g in range(1, gps + 1):
-        for b in range(blocks):
-            p = f'g{g}.gp.{b}'
-            keys += conv(f'{p}.conv1', dim, dim, 3) + conv(f'{p}.conv2', dim, dim, 3)
-            keys += conv(f'{p}.calayer.ca.0', dim, dim // 8, 1) + conv(f'{p}.calayer.ca.2', dim // 8, dim, 1)
-            keys += conv(f'{p}.palayer.pa.0', dim, dim // 8, 1) + conv(f'{p}.palayer.pa.2', dim // 8, 1, 1)
-        keys += conv(f'g{g}.gp.{blocks}', dim, dim, 3)
-    keys += conv('ca.1', gps * dim, dim // 16, 1) + conv('ca.3', dim // 16, gps * dim, 1)
-    keys += conv('palayer.pa.0', dim, dim // 8, 1) + conv('palayer.pa.2', dim // 8, 1, 1)
-    return keys + conv('pre.0', 3, dim, 3) + conv('post.0', dim, dim, 3) + conv('post.1', dim, 3, 3)
-
-
-def _seeded_reference_checkpoint(gps=3, blocks=2, seed=0):
-    """A float64 checkpoint in the reference layout: weights N(0, 1/fan_in), biases N(0, 0.01), drawn in key order."""
-    gen = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, shape in _reference_layout(gps, blocks):
-        t = torch.randn(shape, generator=gen, dtype=torch.float64)
-        state[name] = t / math.sqrt(math.prod(shape[1:])) if name.endswith('weight') else 0.1 * t
-    return state
-
-
 def test_reference_argument_names():
     net = build_network({'type': 'FFANet', 'gps': 3, 'blocks': 19})  # the MCLIR authors' network_g
     assert len(net.groups) == 3 and all(len(g.body) == 20 for g in net.groups)
@@ -177,7 +148,7 @@ def test_both_spellings_rejected(kwargs, names):
 
 
 def test_reference_checkpoint_loads_strictly_into_the_right_places():
-    ref = _seeded_reference_checkpoint()
+    ref = ffa_reference_checkpoint()
     net = FFANet(gps=3, blocks=2).double()
     net.load_state_dict(ref, strict=True)
     expected = {
@@ -201,7 +172,7 @@ def test_reference_checkpoint_loads_strictly_into_the_right_places():
 
 
 def test_reference_checkpoint_with_dataparallel_or_outer_prefix():
-    ref = _seeded_reference_checkpoint(blocks=1)
+    ref = ffa_reference_checkpoint(blocks=1)
     net = FFANet(gps=3, blocks=1).double()
     net.load_state_dict({f'module.{k}': v for k, v in ref.items()}, strict=True)  # as the published .pk files
     assert torch.equal(net.conv_last.weight, ref['post.1.weight'])
@@ -211,7 +182,7 @@ def test_reference_checkpoint_with_dataparallel_or_outer_prefix():
 
 
 def test_reference_checkpoint_errors():
-    ref = _seeded_reference_checkpoint(blocks=1)
+    ref = ffa_reference_checkpoint(blocks=1)
     with pytest.raises(RuntimeError, match='fusion_attention'):  # our default fusion width is 24, not 4
         FFANet(num_groups=3, num_blocks=1).double().load_state_dict(ref)
     net = FFANet(gps=3, blocks=1).double()
@@ -231,7 +202,7 @@ def test_our_checkpoint_still_loads():
 def test_output_equals_reference_implementation():
     """Values computed once with the reference FFA(gps=3, blocks=2) in float64 on the same seeded checkpoint/input."""
     net = FFANet(gps=3, blocks=2).double().eval()
-    net.load_state_dict(_seeded_reference_checkpoint(), strict=True)
+    net.load_state_dict(ffa_reference_checkpoint(), strict=True)
     x = torch.rand(1, 3, 9, 7, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     with torch.no_grad():
         out = net(x)

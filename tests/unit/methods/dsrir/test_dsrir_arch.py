@@ -6,7 +6,7 @@ import torch
 from basicsr.archs import build_network
 
 import mclir_basicsr  # noqa: F401  (registers DSRIR)
-from tests.helpers import ROOT
+from tests.helpers import ROOT, dsrir_authors_state
 
 TINY = dict(type='DSRIR', widths=[8, 8, 8], width_steps=[8, 8], unet1_blocks=[1, 1, 1], unet2_blocks=[1, 1],
             groups=1, group_grids=[8, 4], reduction=4)
@@ -26,11 +26,7 @@ def test_default_network_has_the_public_models_parameter_count():
 
 def test_authors_checkpoint_names_and_shapes_load_strictly():
     """Every parameter of the authors' model (names and shapes listed in tests/data) maps onto ours."""
-    with open(osp.join(ROOT, 'tests', 'data', 'dsrir_authors_keys.txt')) as f:
-        rows = [line.split() for line in f if not line.startswith('#')]
-    assert len(rows) == 316
-    gen = torch.Generator().manual_seed(0)
-    theirs = {k: torch.randn([int(s) for s in shape.split('x')], generator=gen) for k, shape in rows}
+    theirs = dsrir_authors_state()
     net = build_network({'type': 'DSRIR'})
     net.load_state_dict(dict(theirs))  # strict: every name found, every shape equal
     ours = net.state_dict()
