@@ -10,6 +10,9 @@ test hooks; this wrapper monkeypatches from the outside, then calls the entry po
   of its bytes reached the disk (a torn write).
 * ``--kill-in-test K``: SIGKILL in the K-th ``model.test()`` call (inside validation).
 * ``--kill-at-startup``: SIGKILL after the options were parsed and the resume state was read, before training.
+* ``--kill-rank R``: the kill points apply to global rank R only (under torchrun; default: every rank).
+* ``--first-attempt``: the kill points apply only before torchrun's first restart (``TORCHELASTIC_RESTART_COUNT``
+  0), so an elastic run restarted after the kill goes on to the end.
 * ``--report FILE``: after a resume, write ``{"state": path, "iter": n, "digests": [hex per copy]}`` to
   ``FILE.rank<r>.json``.
 * ``--digests DIR``: after every training step, append ``{"iter", "net_g", "copies"}`` (SHA-256 hex of the
@@ -135,6 +138,8 @@ def main(argv):
     parser.add_argument('--kill-in-save')
     parser.add_argument('--kill-in-test', type=int)
     parser.add_argument('--kill-at-startup', action='store_true')
+    parser.add_argument('--kill-rank', type=int)
+    parser.add_argument('--first-attempt', action='store_true')
     parser.add_argument('--report')
     parser.add_argument('--digests')
     args = parser.parse_args(ours)
@@ -142,6 +147,9 @@ def main(argv):
         record_digests(args.digests)
     if args.report:
         report_resume(args.report)
+    restarted = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)) > 0
+    if (args.kill_rank is not None and args.kill_rank != _rank()) or (args.first_attempt and restarted):
+        return mclir_train.main(rest)
     if args.kill_at_iter:
         kill_at_iter(args.kill_at_iter)
     if args.kill_in_save:

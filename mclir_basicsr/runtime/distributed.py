@@ -1,9 +1,11 @@
 """Distributed training on CPUs (gloo) as well as GPUs (nccl), with BasicSR's ``--launcher pytorch|slurm``."""
 import os
+import re
+import shutil
+import subprocess
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from basicsr.utils import dist_util
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 
@@ -15,13 +17,45 @@ def init_dist_any_device(launcher, backend=None, **kwargs):
     if backend is None:
         backend = 'nccl' if use_cuda else 'gloo'
     if launcher == 'slurm':
-        return dist_util._init_dist_slurm(backend, **kwargs)
+        return init_slurm(backend, use_cuda, **kwargs)
     if launcher != 'pytorch':
         raise ValueError(f'Invalid launcher type: {launcher}')
     if use_cuda:
         local_rank = int(os.environ.get('LOCAL_RANK', os.environ.get('RANK', 0)))
         torch.cuda.set_device(local_rank % torch.cuda.device_count())
     dist.init_process_group(backend=backend, **kwargs)
+
+
+def first_host(node_list):
+    """The first host of a SLURM node list (``node[01-04,07],gpu3`` -> ``node01``), as ``scontrol show hostnames``
+    would give it (used when ``scontrol`` is not on the PATH)."""
+    first = re.match(r'([^,\[]*)(?:\[([^\]]*)\])?', node_list.strip())
+    prefix, ranges = first.group(1), first.group(2)
+    if not ranges:
+        return prefix
+    return prefix + ranges.split(',')[0].split('-')[0]
+
+
+def init_slurm(backend, use_cuda, port=None):
+    """BasicSR's ``--launcher slurm`` without its CUDA-only steps: rank and world size from ``SLURM_PROCID`` /
+    ``SLURM_NTASKS``, the GPU from ``SLURM_LOCALID``, the master from ``MASTER_ADDR`` or the first host of the job's
+    node list (``scontrol`` when present), the port from ``port``, ``MASTER_PORT`` or 29500; gloo without GPUs."""
+    proc_id, ntasks = int(os.environ['SLURM_PROCID']), int(os.environ['SLURM_NTASKS'])
+    local_id = int(os.environ.get('SLURM_LOCALID', 0))
+    if 'MASTER_ADDR' not in os.environ:
+        node_list = os.environ.get('SLURM_JOB_NODELIST') or os.environ['SLURM_NODELIST']
+        if shutil.which('scontrol'):
+            hosts = subprocess.run(['scontrol', 'show', 'hostnames', node_list], capture_output=True, text=True)
+            os.environ['MASTER_ADDR'] = hosts.stdout.split()[0] if hosts.stdout.split() else first_host(node_list)
+        else:
+            os.environ['MASTER_ADDR'] = first_host(node_list)
+    if port is not None:
+        os.environ['MASTER_PORT'] = str(port)
+    os.environ.setdefault('MASTER_PORT', '29500')
+    os.environ.update(WORLD_SIZE=str(ntasks), RANK=str(proc_id), LOCAL_RANK=str(local_id))
+    if use_cuda:
+        torch.cuda.set_device(local_id % torch.cuda.device_count())
+    dist.init_process_group(backend=backend)
 
 
 def model_to_device(self, net):

@@ -1,10 +1,11 @@
 """What every model class of this plugin shares: atomic checkpoints and training states that resume bit for bit."""
 import os
+from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from collections import OrderedDict
 
 from ..utils import atomic_torch_save, bare_module
-from .ranks import world_size
+from .ranks import gather_objects, rank, world_size
 from .rng_state import capture_rng_state, restore_rng_state
 
 
@@ -17,7 +18,10 @@ class AtomicCheckpoints:
       :meth:`plugin_training_state` and the random-number states (``rng``), so a resumed run continues the same
       random stream; atomic;
     * ``resume_training``: BasicSR's, then :meth:`load_plugin_training_state` and the random-number states
-      (single process; under DDP each rank keeps the stream BasicSR seeded).
+      (each rank its own: the states of every rank are gathered into the file, so a DDP run restarted with the same
+      world size continues every rank's stream exactly).
+
+    Every rank calls ``save_training_state`` (the random states are gathered); rank 0 writes the file.
     """
 
     state_key = 'plugin'  # the training-state entry of the class (MCLIRModel: 'mclir')
@@ -40,11 +44,13 @@ class AtomicCheckpoints:
                      for n, key in zip(nets, keys)}
         atomic_torch_save(save_dict, os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
 
-    @master_only
     def save_training_state(self, epoch, current_iter):
         if current_iter == -1:
             return
-        entry = dict(self.plugin_training_state(), rng=capture_rng_state())
+        rng_ranks = gather_objects(capture_rng_state())  # a collective: before the rank-0-only part
+        if rank() != 0:
+            return
+        entry = dict(self.plugin_training_state(), rng=rng_ranks[0], rng_ranks=rng_ranks)
         state = {
             'epoch': epoch,
             'iter': current_iter,
@@ -64,5 +70,12 @@ class AtomicCheckpoints:
         source = self.opt['path'].get('resume_state') or 'resume state'
         entry = resume_state.get(self.state_key)
         self.load_plugin_training_state(entry, source)
-        if entry is not None and world_size() == 1:
-            restore_rng_state(entry['rng'])  # the uninterrupted run's random stream continues exactly
+        if entry is None:
+            return
+        streams = entry.get('rng_ranks') or [entry['rng']]
+        if len(streams) == world_size():
+            restore_rng_state(streams[rank()])  # the uninterrupted run's random streams continue exactly
+        else:
+            get_root_logger().warning(
+                f'{source} holds the random states of {len(streams)} rank(s) and this run has {world_size()}: each '
+                f'rank continues from its seed, so this run will not repeat the uninterrupted one exactly.')

@@ -8,6 +8,29 @@ def world_size():
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
+def rank():
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def gather_objects(obj):
+    """``[obj of rank 0, obj of rank 1, ...]`` on every rank (``[obj]`` without DDP): one all-gather; every rank must
+    call it."""
+    if world_size() == 1:
+        return [obj]
+    gathered = [None] * world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+def from_rank_zero(obj):
+    """Rank 0's ``obj`` on every rank (``obj`` without DDP): one broadcast; every rank must call it."""
+    if world_size() == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def all_ranks_agree(flag, device):
     """True only if ``flag`` is true on every rank (one all-reduce under DDP; free otherwise)."""
     if world_size() == 1:

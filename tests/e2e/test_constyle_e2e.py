@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from tests.helpers import (ROOT, aio_demo_options, assert_same_file, rank_lines, run_straight_then_kill_and_resume,
-                           torchrun)
+from tests.helpers import (ROOT, aio_demo_options, assert_same_file, elastic_kill_and_resume, rank_lines,
+                           run_straight_then_kill_and_resume, torchrun)
 
 DEMO = osp.join(ROOT, 'options', 'train', 'all_in_one', 'demo', 'train_ConStyleNAFNet_AIO3_demo.yml')
 
@@ -36,6 +36,20 @@ def test_constyle_sigkill_then_auto_resume_equals_uninterrupted_run(tmp_path, ai
         assert_same_file(straight / run / name, killed / run / name)
     net = torch.load(straight / run / 'models' / 'net_g_8.pth', weights_only=True)['params']
     assert int(net['prompter.queue_ptr']) == (5 * 3) % 16  # five contrastive steps of 3 codes, then frozen
+
+
+@pytest.mark.e2e
+def test_constyle_elastic_restart_after_a_lost_worker_is_exact(tmp_path, aio_data):
+    """torchrun --max-restarts 2, rank 1 SIGKILLed at iteration 7 (after the prompter froze at 5): the group
+    restarts from the state of 4 and ends as the uninterrupted two-process run, queue included, bit for bit."""
+    straight, killed = tmp_path / 'straight', tmp_path / 'killed'
+    for root in (straight, killed):
+        root.mkdir()
+        _options(root / 'train.yml', aio_data, 8, 5)
+    assert elastic_kill_and_resume(straight, killed, ['--kill-at-iter', '7', '--kill-rank', '1'])['iter'] == 4
+    run = osp.join('experiments', 'constyle')
+    for name in ('models/net_g_8.pth', 'training_states/8.state'):
+        assert_same_file(straight / run / name, killed / run / name)
 
 
 @pytest.mark.e2e

@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-from tests.helpers import (ROOT, aio_demo_options, assert_same_file, rank_lines, run_straight_then_kill_and_resume,
-                           torchrun)
+from tests.helpers import (ROOT, aio_demo_options, assert_same_file, elastic_kill_and_resume, rank_lines,
+                           run_straight_then_kill_and_resume, torchrun)
 
 DEMO = osp.join(ROOT, 'options', 'train', 'all_in_one', 'demo', 'train_DSRIR_AIO3_demo.yml')
 PROGRESSIVE = {'milestones': [3], 'patch_sizes': [16, 32], 'batch_sizes': [3, 2]}
@@ -41,6 +41,20 @@ def test_dsrir_sigkill_then_auto_resume_equals_uninterrupted_run(tmp_path, aio_d
         assert_same_file(straight / run / name, killed / run / name)
     state = torch.load(straight / run / 'training_states' / '8.state', weights_only=True)
     assert state['dsrir']['progressive']['schedule'] == [[3], [16, 32], [3, 2]]
+
+
+@pytest.mark.e2e
+def test_dsrir_elastic_restart_after_a_lost_worker_is_exact(tmp_path, aio_data):
+    """torchrun --max-restarts 2, rank 1 SIGKILLed at iteration 6, across the progressive patch-size change: the
+    group restarts from the state of 4 and ends as the uninterrupted two-process run, bit for bit."""
+    straight, killed = tmp_path / 'straight', tmp_path / 'killed'
+    for root in (straight, killed):
+        root.mkdir()
+        _options(root / 'train.yml', aio_data, 8)
+    assert elastic_kill_and_resume(straight, killed, ['--kill-at-iter', '6', '--kill-rank', '1'])['iter'] == 4
+    run = osp.join('experiments', 'dsrir')
+    for name in ('models/net_g_8.pth', 'training_states/8.state'):
+        assert_same_file(straight / run / name, killed / run / name)
 
 
 @pytest.mark.e2e

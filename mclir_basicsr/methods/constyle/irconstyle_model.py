@@ -20,6 +20,7 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from ...checks.options import OptionError, check_bool, check_int
+from ...training.ranks import from_rank_zero
 from ...training.step import STEP_KEYS, TrainingStep
 from .constyle_model import CONSTYLE_TRAIN_KEYS, ConStyleModel
 from .mixing import parse_mixing
@@ -69,6 +70,7 @@ class SavedAtNewBest:
     def validation(self, dataloader, current_iter, tb_logger, save_img=False):
         self.new_best = False
         super().validation(dataloader, current_iter, tb_logger, save_img)
+        self.new_best = from_rank_zero(self.new_best)  # under DDP rank 0 validates; every rank saves (a collective)
         point = getattr(self, 'save_point', None)
         if self.opt['is_train'] and self.new_best and point is not None and point[1] == current_iter:
             get_root_logger().info('This is a new best record. Saving model and training state.')

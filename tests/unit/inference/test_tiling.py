@@ -80,3 +80,23 @@ def test_an_overlap_smaller_than_the_receptive_field_shows_the_seams():
         whole = run_padded(net, image, 1)
         tiled = restore_tiled(net, image, 1, 2, 24, 2, 1)
     assert (tiled - whole).abs().max() > 1e-3
+
+
+def test_the_network_only_ever_sees_windows_of_the_tile_s_size():
+    """What bounds memory: no forward pass on more than ``tile + 2 * overlap`` pixels a side, however large the
+    image."""
+    seen = []
+
+    class Recorded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = _edsr(2)
+
+        def forward(self, x):
+            seen.append(tuple(x.shape))
+            return self.net(x)
+
+    with torch.no_grad():
+        restore_tiled(Recorded(), torch.rand(1, 3, 300, 410), 1, 2, 64, 8, 4)
+    assert len(seen) == 9 and sum(s[0] for s in seen) == 5 * 7  # 35 tiles, 4 a batch
+    assert {s[-2:] for s in seen} == {(64 + 2 * 8, 64 + 2 * 8)}
