@@ -348,8 +348,8 @@ def torchrun(tmp_path, args, port, launcher_args=('--nproc_per_node=2', )):
     """``python -m tests.instrumented args`` under torchrun (2 processes on one node unless ``launcher_args`` say
     otherwise), in ``tmp_path``, at most 10 minutes."""
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
-    cmd = [sys.executable, '-m', 'torch.distributed.run', *launcher_args, '--master_port', str(port), '-m',
-           'tests.instrumented'] + args
+    where = [] if any(a.startswith('--rdzv-endpoint') for a in launcher_args) else ['--master_port', str(port)]
+    cmd = [sys.executable, '-m', 'torch.distributed.run', *launcher_args, *where, '-m', 'tests.instrumented'] + args
     return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -366,10 +366,11 @@ def elastic_kill_and_resume(straight, killed, kill_args):
     and with ``--max-restarts 2 --auto_resume`` while ``kill_args`` (tests.instrumented kill points, first attempt
     only) kill a worker, so torchrun restarts the group. Returns the restarted run's resume report of rank 0."""
     common = ['--', '-opt', 'train.yml', '--launcher', 'pytorch', '--auto_resume']
-    res = torchrun(straight, common, free_port())
+    res = torchrun(straight, ['--digests', 'run'] + common, free_port())  # (torchrun drops a leading --)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    res = torchrun(killed, ['--first-attempt', '--report', 'resume'] + kill_args + common, free_port(),
-                   ('--nproc_per_node=2', '--max-restarts=2', '--monitor-interval=0.5'))
+    elastic = ('--nnodes=1', '--nproc_per_node=2', '--max-restarts=2', '--monitor-interval=0.5',
+               '--rdzv-backend=c10d', f'--rdzv-endpoint=127.0.0.1:{free_port()}', '--rdzv-id=elastic')
+    res = torchrun(killed, ['--first-attempt', '--report', 'resume'] + kill_args + common, None, elastic)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert 'restart' in (res.stdout + res.stderr).lower()  # the agent restarted the group
     return read_report(killed / 'resume', 0)

@@ -6,6 +6,7 @@ import subprocess
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from datetime import timedelta
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 
@@ -14,7 +15,7 @@ def init_dist_any_device(launcher, backend=None, **kwargs):
     if mp.get_start_method(allow_none=True) is None:
         mp.set_start_method('spawn')
     use_cuda = torch.cuda.is_available() and torch.cuda.device_count() > 0
-    if backend is None:
+    if backend is None or (backend == 'nccl' and not use_cuda):  # BasicSR's files name nccl (dist_params)
         backend = 'nccl' if use_cuda else 'gloo'
     if launcher == 'slurm':
         return init_slurm(backend, use_cuda, **kwargs)
@@ -23,7 +24,21 @@ def init_dist_any_device(launcher, backend=None, **kwargs):
     if use_cuda:
         local_rank = int(os.environ.get('LOCAL_RANK', os.environ.get('RANK', 0)))
         torch.cuda.set_device(local_rank % torch.cuda.device_count())
-    dist.init_process_group(backend=backend, **kwargs)
+    dist.init_process_group(backend=backend, **kwargs, **attempt_store())
+
+
+def attempt_store():
+    """Under torchrun (its agent's store), a store of this attempt's own: the agent keeps one store across
+    ``--max-restarts`` and torch adds no per-attempt prefix, so a restarted group could read the dead group's
+    addresses (gloo then waits forever, or is refused). ``{}`` elsewhere."""
+    if os.environ.get('TORCHELASTIC_USE_AGENT_STORE') != str(True) or 'TORCHELASTIC_RESTART_COUNT' not in os.environ:
+        return {}
+    world = int(os.environ['WORLD_SIZE'])
+    agent = dist.TCPStore(os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), world, is_master=False,
+                          timeout=timedelta(minutes=30))
+    attempt = os.environ['TORCHELASTIC_RESTART_COUNT']
+    return {'store': dist.PrefixStore(f'mclir_basicsr/attempt_{attempt}', agent), 'rank': int(os.environ['RANK']),
+            'world_size': world}
 
 
 def first_host(node_list):

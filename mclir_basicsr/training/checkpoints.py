@@ -18,8 +18,8 @@ class AtomicCheckpoints:
       :meth:`plugin_training_state` and the random-number states (``rng``), so a resumed run continues the same
       random stream; atomic;
     * ``resume_training``: BasicSR's, then :meth:`load_plugin_training_state` and the random-number states
-      (each rank its own: the states of every rank are gathered into the file, so a DDP run restarted with the same
-      world size continues every rank's stream exactly).
+      (each rank its own: :meth:`rank_local_state` of every rank is gathered into the file, so a DDP run restarted
+      with the same world size continues every rank's streams exactly).
 
     Every rank calls ``save_training_state`` (the random states are gathered); rank 0 writes the file.
     """
@@ -34,6 +34,14 @@ class AtomicCheckpoints:
         """Restore :meth:`plugin_training_state` from ``entry`` (None for a state without one) read from
         ``source``."""
 
+    def rank_local_state(self):
+        """What differs between DDP ranks and must continue exactly: each rank's random streams (a class with a
+        generator of its own per rank adds it)."""
+        return {'rng': capture_rng_state()}
+
+    def load_rank_local_state(self, state):
+        restore_rng_state(state['rng'])
+
     @master_only
     def save_network(self, net, net_label, current_iter, param_key='params'):
         label = 'latest' if current_iter == -1 else current_iter
@@ -47,10 +55,10 @@ class AtomicCheckpoints:
     def save_training_state(self, epoch, current_iter):
         if current_iter == -1:
             return
-        rng_ranks = gather_objects(capture_rng_state())  # a collective: before the rank-0-only part
+        ranks = gather_objects(self.rank_local_state())  # a collective: before the rank-0-only part
         if rank() != 0:
             return
-        entry = dict(self.plugin_training_state(), rng=rng_ranks[0], rng_ranks=rng_ranks)
+        entry = dict(self.plugin_training_state(), rng=ranks[0]['rng'], ranks=ranks)
         state = {
             'epoch': epoch,
             'iter': current_iter,
@@ -72,10 +80,10 @@ class AtomicCheckpoints:
         self.load_plugin_training_state(entry, source)
         if entry is None:
             return
-        streams = entry.get('rng_ranks') or [entry['rng']]
-        if len(streams) == world_size():
-            restore_rng_state(streams[rank()])  # the uninterrupted run's random streams continue exactly
+        ranks = entry.get('ranks') or [{'rng': entry['rng']}]
+        if len(ranks) == world_size():
+            self.load_rank_local_state(ranks[rank()])  # the uninterrupted run's random streams continue exactly
         else:
             get_root_logger().warning(
-                f'{source} holds the random states of {len(streams)} rank(s) and this run has {world_size()}: each '
+                f'{source} holds the random states of {len(ranks)} rank(s) and this run has {world_size()}: each '
                 f'rank continues from its seed, so this run will not repeat the uninterrupted one exactly.')

@@ -118,6 +118,17 @@ class TrainingStep(AtomicCheckpoints):
             state['progressive'] = self.progressive.state_dict()
         return state
 
+    def rank_local_state(self):
+        state = super().rank_local_state()
+        if self.progressive is not None:  # seeded per rank
+            state['progressive'] = self.progressive.generator.get_state()
+        return state
+
+    def load_rank_local_state(self, state):
+        super().load_rank_local_state(state)
+        if self.progressive is not None and state.get('progressive') is not None:
+            self.progressive.generator.set_state(state['progressive'])
+
     def training_state_saved(self, path):
         self.guard.last_saved = path
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from tests.helpers import (ROOT, assert_same_file, elastic_kill_and_resume, free_port, rank_lines, torchrun,
                            write_options)
@@ -88,10 +89,16 @@ def test_slurm_launcher_on_cpu_equals_torchrun(tmp_path, tiny_data):
         _options(folder, tiny_data)
     _one_node(reference, 2)
     port = free_port()
+    with open(slurm / 'train.yml') as f:
+        opt = yaml.safe_load(f)
+    assert opt['dist_params'] == {'backend': 'nccl', 'port': 29500}  # BasicSR's template: nccl falls back to gloo
+    opt['dist_params']['port'] = port  # BasicSR's slurm launcher: dist_params.port wins over MASTER_PORT
+    with open(slurm / 'train.yml', 'w') as f:
+        yaml.safe_dump(opt, f)
     tasks = []
     for proc_id in range(2):
         env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1', SLURM_PROCID=str(proc_id), SLURM_NTASKS='2',
-                   SLURM_LOCALID=str(proc_id), SLURM_NODELIST='localhost', SLURM_JOB_ID='42', MASTER_PORT=str(port))
+                   SLURM_LOCALID=str(proc_id), SLURM_NODELIST='localhost', SLURM_JOB_ID='42')
         env.pop('MASTER_ADDR', None)
         tasks.append(subprocess.Popen([sys.executable, '-m', 'tests.instrumented', '--digests', 'run', '--', '-opt',
                                        'train.yml', '--launcher', 'slurm'], cwd=slurm, env=env,

@@ -18,6 +18,8 @@ from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
 from basicsr.utils import imwrite, tensor2img
 from basicsr.utils.registry import METRIC_REGISTRY
 
+from ...training.validation import validate_each_image
+
 THEIR_METRICS = {'calculate_psnr': 'calculate_psnr_dcpt', 'calculate_ssim': 'calculate_ssim_dcpt'}
 
 
@@ -58,16 +60,8 @@ def validate(model, dataloader, current_iter, tb_logger, save_img):
     """SRModel's validation (names, saved images, best-metric bookkeeping as BasicSR's), with DCPT's metrics fed the
     float images."""
     val = model.opt['val']
-    dataset_name = dataloader.dataset.opt['name']
-    metrics = val.get('metrics')
-    if metrics:
-        model._initialize_best_metric_results(dataset_name)
-        model.metric_results = {name: 0 for name in metrics}
-    count = 0
-    for count, data in enumerate(dataloader, 1):
-        img_name = osp.splitext(osp.basename(data['lq_path'][0]))[0]
-        model.feed_data(data)
-        model.test()
+
+    def score(img_name, dataset_name):
         visuals = model.get_current_visuals()
         sr_img = tensor2img([visuals['result']])
         if save_img:
@@ -77,16 +71,11 @@ def validate(model, dataloader, current_iter, tb_logger, save_img):
                 suffix = val.get('suffix') or model.opt['name']
                 path = osp.join(model.opt['path']['visualization'], dataset_name, f'{img_name}_{suffix}.png')
             imwrite(sr_img, path)
-        if metrics and 'gt' in visuals:
-            images = {False: (sr_img, tensor2img([visuals['gt']])),
-                      True: (_float_image(visuals['result']), _float_image(visuals['gt']))}
-            for name, block in metrics.items():
-                img, img2 = images[block['type'] in THEIR_METRICS.values()]
-                model.metric_results[name] += calculate_metric(dict(img=img, img2=img2), block)
-        for key in ('gt', 'lq', 'output'):
-            model.__dict__.pop(key, None)
-    if metrics:
-        for name in model.metric_results:
-            model.metric_results[name] /= max(count, 1)
-            model._update_best_metric_result(dataset_name, name, model.metric_results[name], current_iter)
-        model._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+        if not val.get('metrics') or 'gt' not in visuals:
+            return {}
+        images = {False: (sr_img, tensor2img([visuals['gt']])),
+                  True: (_float_image(visuals['result']), _float_image(visuals['gt']))}
+        return {name: calculate_metric(dict(zip(('img', 'img2'), images[block['type'] in THEIR_METRICS.values()])),
+                                       block) for name, block in val['metrics'].items()}
+
+    validate_each_image(model, dataloader, current_iter, tb_logger, score)

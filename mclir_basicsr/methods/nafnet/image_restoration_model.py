@@ -27,6 +27,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from ...checks.options import OptionError, check_bool, check_int, check_known_keys, check_number
 from ...training.options import NAFNET_CLIP_NORM, GradClipConfig
 from ...training.step import STEP_KEYS, TrainingStep
+from ...training.validation import validate_each_image
 from .metrics import NAFNET_METRICS
 
 GRID_KEYS = ('crop_size_h', 'crop_size_w', 'crop_size_h_ratio', 'crop_size_w_ratio')
@@ -135,33 +136,20 @@ class ImageRestorationModel(TrainingStep, SRModel):
     # ------------------------------------------------------------------ validation
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
         val = self.opt['val']
-        dataset_name = dataloader.dataset.opt['name']
         rgb2bgr, use_image = val.get('rgb2bgr', True), val.get('use_image', True)
-        metrics = val.get('metrics')
-        if metrics:
-            self._initialize_best_metric_results(dataset_name)
-            self.metric_results = {name: 0 for name in metrics}
-        count = 0
-        for count, data in enumerate(dataloader, 1):
-            img_name = osp.splitext(osp.basename(data['lq_path'][0]))[0]
-            self.feed_data(data)
-            self.test()
+
+        def score(img_name, dataset_name):
             visuals = self.get_current_visuals()
             sr_img = tensor2img([visuals['result']], rgb2bgr=rgb2bgr)
             gt_img = tensor2img([visuals['gt']], rgb2bgr=rgb2bgr) if 'gt' in visuals else None
             if save_img:
                 self._save_images(sr_img, gt_img, img_name, dataset_name, current_iter)
-            if metrics and gt_img is not None:
-                pair = (sr_img, gt_img) if use_image else (visuals['result'], visuals['gt'])
-                for name, block in metrics.items():
-                    self.metric_results[name] += self._metric(block, *pair)
-            for key in ('gt', 'lq', 'output'):
-                self.__dict__.pop(key, None)
-        if metrics:
-            for name in self.metric_results:
-                self.metric_results[name] /= max(count, 1)
-                self._update_best_metric_result(dataset_name, name, self.metric_results[name], current_iter)
-            self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+            if not val.get('metrics') or gt_img is None:
+                return {}
+            pair = (sr_img, gt_img) if use_image else (visuals['result'], visuals['gt'])
+            return {name: self._metric(block, *pair) for name, block in val['metrics'].items()}
+
+        validate_each_image(self, dataloader, current_iter, tb_logger, score)
 
     @staticmethod
     def _metric(block, img, img2):

@@ -94,7 +94,8 @@ def test_console_scripts_declared():
                        'mclir-make-lmdb': 'mclir_basicsr.data.lmdb_tools:main',
                        'mclir-demo-data': 'mclir_basicsr.data.demo_data:main',
                        'mclir-probe-degradation': 'mclir_basicsr.cli.probe:main',
-                       'mclir-fetch-vgg': 'mclir_basicsr.cli.fetch_vgg:main'}
+                       'mclir-fetch-vgg': 'mclir_basicsr.cli.fetch_vgg:main',
+                       'mclir-restore': 'mclir_basicsr.cli.restore:main'}
 
 
 def test_test_metrics_per_dataset_and_their_average(tmp_path):
