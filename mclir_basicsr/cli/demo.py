@@ -154,7 +154,7 @@ def side_by_side(task, cfg, arms, py):
     h, w = panels[0].shape[0] - 22, panels[0].shape[1]
     lq = cv2.imread(photo)
     shown = cv2.resize(lq, (w, h), interpolation=cv2.INTER_CUBIC) if lq.shape[:2] != (h, w) else lq
-    label = cfg['input_label'] + (f' (bicubic x{cfg["scale"]})' if cfg.get('scale', 1) > 1 else '')
+    label = f'input (bicubic x{cfg["scale"]})' if cfg.get('scale', 1) > 1 else cfg['input_label']
     path = osp.join('results', f'demo_side_by_side_{task}.png')
     cv2.imwrite(path, np.concatenate([_labelled(shown, label)] + panels, axis=1))
     return path

@@ -217,3 +217,20 @@ def test_step_cost_family_arms_build_and_step(family, tmp_path):
     assert losses['ours'] == pytest.approx(losses['authors'], rel=1e-4, abs=1e-5)
     if family == 'constyle_frozen':
         assert not any(p.requires_grad for p in models['ours_nograd'].prompter.parameters())
+
+
+def test_restore_benchmark_runs_both_commands_on_the_same_network_and_weights(tmp_path):
+    """benchmarks.restore: BasicSR's test file and mclir-restore's arguments name the same network, weights and
+    photos, and both are accepted as they stand."""
+    import json
+
+    from benchmarks import restore
+    from mclir_basicsr.cli.restore import _parser
+    for label, net_opt in restore.NETWORKS.items():
+        test_opt = restore._test_file(net_opt, 'w.pth', 'photos', 'bench')
+        test_opt['is_train'] = False
+        check_options(copy.deepcopy(test_opt))
+        args = _parser().parse_args(restore._restore_args(net_opt, 'w.pth', 'photos', 'out'))
+        assert test_opt['network_g'] == dict(json.loads(args.network_args), type=args.network), label
+        assert (args.weights, args.input, test_opt['path']['pretrain_network_g']) == ('w.pth', ['photos'], 'w.pth')
+        assert test_opt['datasets']['test_1']['dataroot_lq'] == 'photos'
