@@ -94,6 +94,23 @@ def atomic_torch_save(obj, path, retries=3):
             time.sleep(1)
 
 
+def atomic_write_bytes(data, path):
+    """``data`` to ``path`` as :func:`atomic_torch_save` writes: a temporary file beside it, fsynced, then renamed
+    (a kill or a full disk leaves the old file or none, never a partial one); the temporary file goes on failure."""
+    tmp = temporary_path(path)
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
 def _fsync_dir(directory):
     try:
         fd = os.open(directory, os.O_RDONLY)

@@ -6,6 +6,7 @@ Sections: tiny in-process option dicts (MCLIR and every method); option files fo
 refusal cases; image and file measures.
 """
 import copy
+import glob
 import json
 import math
 import os
@@ -344,13 +345,51 @@ def read_report(path, rank=0):
         return json.load(f)
 
 
+def descendants(pid):
+    """Every process below ``pid`` (children first found through /proc; torchrun's workers lead sessions of their
+    own, so a process-group kill would miss them)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in glob.glob(f'/proc/{parent}/task/*/children'):
+            try:
+                with open(task) as f:
+                    children = [int(c) for c in f.read().split()]
+            except OSError:
+                continue
+            found += children
+            todo += children
+    return found
+
+
+def kill_tree(proc):
+    """SIGKILL ``proc`` (a Popen) and everything it started; reap it."""
+    for pid in descendants(proc.pid) + [proc.pid]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.communicate()
+
+
+def run_bounded(cmd, cwd, env, timeout=600):
+    """``subprocess.run`` that, past ``timeout``, kills the command and every process it started (then fails)."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_tree(proc)
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def torchrun(tmp_path, args, port, launcher_args=('--nproc_per_node=2', )):
     """``python -m tests.instrumented args`` under torchrun (2 processes on one node unless ``launcher_args`` say
-    otherwise), in ``tmp_path``, at most 10 minutes."""
+    otherwise), in ``tmp_path``, at most 10 minutes (then it and its workers are killed)."""
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
     where = [] if any(a.startswith('--rdzv-endpoint') for a in launcher_args) else ['--master_port', str(port)]
     cmd = [sys.executable, '-m', 'torch.distributed.run', *launcher_args, *where, '-m', 'tests.instrumented'] + args
-    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    return run_bounded(cmd, tmp_path, env)
 
 
 def free_port():

@@ -10,8 +10,9 @@ then renames: a kill or a full disk never leaves a half-written image under the 
 import cv2
 import numpy as np
 import os
-import tempfile
 from dataclasses import dataclass
+
+from ..utils import atomic_write_bytes
 
 SIXTEEN_BIT_FORMATS = ('.png', '.tif', '.tiff')
 KEEP_FORMATS = ('.png', '.tif', '.tiff')  # --ext auto: these stay, every other input (JPEG, WebP, BMP) -> .png
@@ -93,29 +94,8 @@ def encode_picture(picture, path):
     return buffer.tobytes()
 
 
-def write_atomically(data, path):
-    """Write ``data`` to ``path`` through a temporary file in the same folder, fsynced, then renamed."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.', suffix='.part')
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the image gets the usual permissions
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_picture(picture, path):
-    write_atomically(encode_picture(picture, path), path)
+    """``picture`` to ``path`` (folders made), atomically."""
+    data = encode_picture(picture, path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write_bytes(data, path)

@@ -10,8 +10,8 @@ import sys
 import pytest
 import yaml
 
-from tests.helpers import (ROOT, assert_same_file, elastic_kill_and_resume, free_port, rank_lines, torchrun,
-                           write_options)
+from tests.helpers import (ROOT, assert_same_file, elastic_kill_and_resume, free_port, kill_tree, rank_lines,
+                           torchrun, write_options)
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ def _options(folder, tiny_data, total_iter=ITERS):
 
 
 def _bounded(processes, timeout=600):
-    """Wait for every process (killing all of them if one overruns); return their (code, output)."""
+    """Wait for every process (killing all of them and their workers if one overruns); return (code, output)s."""
     results = []
     try:
         for proc in processes:
@@ -34,8 +34,7 @@ def _bounded(processes, timeout=600):
     finally:
         for proc in processes:
             if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+                kill_tree(proc)
     return results
 
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from mclir_basicsr.inference import images as images_module
 from mclir_basicsr.inference.images import ImageError, Picture, read_picture, write_picture
 
 
@@ -67,7 +66,7 @@ def test_a_failed_write_leaves_neither_a_partial_image_nor_a_temporary_file(tmp_
     def disk_full(fd, *args, **kwargs):
         raise OSError(28, 'No space left on device')
 
-    monkeypatch.setattr(images_module.os, 'fsync', disk_full)
+    monkeypatch.setattr('mclir_basicsr.utils.os.fsync', disk_full)
     with pytest.raises(OSError):
         write_picture(picture, str(target))
     assert target.read_bytes() == b'the previous output'

@@ -132,3 +132,12 @@ def test_tiled_restoring_through_the_function_equals_whole(photos, weights, tmp_
     restore_images([str(photos / 'a.jpg')], str(tmp_path / 't'), tiled)
     a, b = (cv2.imread(str(tmp_path / f / 'a.png')).astype(int) for f in ('w', 't'))
     assert np.abs(a - b).max() <= 1  # equal floats, rounded to 8 bits
+
+
+def test_bf16_autocast_on_request_stays_close_to_fp32(weights):
+    """--precision bf16 on the CPU (autocast): the same image within bf16's precision."""
+    image = torch.rand(1, 3, 20, 24)
+    fp32 = load_restorer(network='EDSR', network_args=EDSR_ARGS, weights=weights).run(image)
+    bf16 = load_restorer(network='EDSR', network_args=EDSR_ARGS, weights=weights, precision='bf16').run(image)
+    assert fp32.dtype == bf16.dtype == torch.float32 and bf16.shape == fp32.shape == (1, 3, 40, 48)
+    assert 0 < (bf16 - fp32).abs().max() < 0.05
