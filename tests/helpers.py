@@ -400,10 +400,15 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def elastic_kill_and_resume(straight, killed, kill_args):
-    """The same option file (``train.yml`` in ``straight`` and ``killed``) under torchrun with 2 processes: straight,
-    and with ``--max-restarts 2 --auto_resume`` while ``kill_args`` (tests.instrumented kill points, first attempt
-    only) kill a worker, so torchrun restarts the group. Returns the restarted run's resume report of rank 0."""
+def elastic_kill_and_resume(tmp_path, write, kill_args, run, names):
+    """``write(path)`` writes one option file as ``train.yml`` in two folders; it trains under torchrun with 2
+    processes straight, and with ``--max-restarts 2 --auto_resume`` while ``kill_args`` (tests.instrumented kill
+    points, first attempt only) kill a worker, so torchrun restarts the group. The files ``names`` of
+    ``experiments/<run>`` must be equal byte for byte. Returns the restarted run's resume report of rank 0."""
+    straight, killed = tmp_path / 'straight', tmp_path / 'killed'
+    for root in (straight, killed):
+        root.mkdir(exist_ok=True)
+        write(root / 'train.yml')
     common = ['--', '-opt', 'train.yml', '--launcher', 'pytorch', '--auto_resume']
     res = torchrun(straight, ['--digests', 'run'] + common, free_port())  # (torchrun drops a leading --)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -412,6 +417,8 @@ def elastic_kill_and_resume(straight, killed, kill_args):
     res = torchrun(killed, ['--first-attempt', '--report', 'resume'] + kill_args + common, None, elastic)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert 'restart' in (res.stdout + res.stderr).lower()  # the agent restarted the group
+    for name in names:
+        assert_same_file(straight / 'experiments' / run / name, killed / 'experiments' / run / name)
     return read_report(killed / 'resume', 0)
 
 

@@ -113,10 +113,6 @@ def test_elastic_restart_after_a_lost_worker_is_exact(kill, tmp_path, tiny_data)
     """MCLIR (SPN, two history copies): a worker SIGKILLed (rank 1 at iteration 5; rank 0 half-way through writing
     4.state); torchrun restarts the group, which resumes from the newest complete state and ends as the uninterrupted
     run, bit for bit."""
-    straight, killed = tmp_path / 'straight', tmp_path / 'killed'
-    for folder in (straight, killed):
-        _options(folder, tiny_data)
-    report = elastic_kill_and_resume(straight, killed, kill)
+    report = elastic_kill_and_resume(tmp_path, lambda path: _options(path.parent, tiny_data), kill, 'scale',
+                                     (f'models/net_g_{ITERS}.pth', f'training_states/{ITERS}.state'))
     assert report['iter'] == (4 if kill[0] == '--kill-at-iter' else 2)
-    for name in (f'models/net_g_{ITERS}.pth', f'training_states/{ITERS}.state'):
-        assert_same_file(straight / 'experiments' / 'scale' / name, killed / 'experiments' / 'scale' / name)
