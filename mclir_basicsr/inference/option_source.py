@@ -21,16 +21,20 @@ class RestoreError(Exception):
 
 
 def _best_iteration(experiment):
-    """The iteration of the best validation of the first metric, from the newest training log; or None."""
+    """``(iteration, at_end)`` of the best validation of the first metric in the newest training log (None
+    without one); ``at_end``: it was BasicSR's validation after "End of training.", which scores the latest weights."""
     logs = sorted(glob.glob(osp.join(experiment, 'train_*.log')))
-    best = None
-    for log in logs[-1:]:
-        with open(log, errors='replace') as f:
-            matches = BEST_LINE.findall(f.read())
-        if matches:
-            first = matches[0][0]
-            best = int([it for name, it in matches if name == first][-1])
-    return best
+    if not logs:
+        return None, False
+    with open(logs[-1], errors='replace') as f:
+        text = f.read()
+    matches = BEST_LINE.findall(text)
+    if not matches:
+        return None, False
+    first = matches[0][0]
+    best = int([it for name, it in matches if name == first][-1])
+    before_end = text.rsplit('End of training.', 1)[0] if 'End of training.' in text else text
+    return best, (first, str(best)) not in BEST_LINE.findall(before_end)
 
 
 def weights_from_option_file(opt_path, opt, which, experiments_root=None):
@@ -53,14 +57,11 @@ def weights_from_option_file(opt_path, opt, which, experiments_root=None):
                            f'mclir-train ran, or pass --weights FILE.')
     models = osp.join(experiment, 'models')
     if which == 'best':
-        best = _best_iteration(experiment)
+        best, at_end = _best_iteration(experiment)
         if best is None:
             raise RestoreError(f'--which best: the training log in {experiment} has no validation result; use '
                                f'--which latest.')
-        total_iter = (opt.get('train') or {}).get('total_iter')
-        # BasicSR validates once more after the last iteration (counted past total_iter), with the latest weights
-        final = isinstance(total_iter, int) and best > total_iter
-        path = osp.join(models, 'net_g_latest.pth' if final else f'net_g_{best}.pth')
+        path = osp.join(models, 'net_g_latest.pth' if at_end else f'net_g_{best}.pth')
         if not osp.isfile(path):
             saved = sorted(int(m) for m in re.findall(r'net_g_(\d+)\.pth', ' '.join(os.listdir(models))))
             raise RestoreError(f'--which best: the best validation was at iteration {best}, but no checkpoint was '
