@@ -41,6 +41,13 @@ TASKS = {
 DSRIR_ARM = ('DSRIR (3 losses, random VGG19)', 'DSRIR_AIO3_demo')
 
 
+FIRST_SEED = 10  # the demo option files' manual_seed; further seeds count up from it
+
+
+def _latest_weights(run):
+    return osp.join('experiments', run, 'models', 'net_g_latest.pth')
+
+
 def _option_file(kind, name, folder='demo'):
     return osp.join('options', kind, folder, f'{kind}_{name}.yml')
 
@@ -160,12 +167,79 @@ def side_by_side(task, cfg, arms, py):
     return path
 
 
-def format_table(rows):
-    head = f'| {"task":<24} | {"method":<26} | {"PSNR (dB)":>9} | {"SSIM":>6} | {"train time":>10} |'
-    lines = [head, '|' + '|'.join('-' * (len(c) + 0) for c in head.split('|')[1:-1]) + '|']
-    for r in rows:
-        took = f'{r["train_s"]:.0f} s' if r.get('train_s') is not None else '-'
-        lines.append(f'| {r["task"]:<24} | {r["method"]:<26} | {r["psnr"]:>9.3f} | {r["ssim"]:>6.4f} | {took:>10} |')
+def _run_name(name, seed, seeds):
+    """The option file's name for its first seed (the test option files and side-by-side use it), suffixed after."""
+    return name if seed == seeds[0] else f'{name}_seed{seed}'
+
+
+def _mean_std(values):
+    """Mean and sample standard deviation (0 for one value)."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def summarise(rows, seeds):
+    """Per (task row, method): metrics over seeds, and SPN - baseline paired by seed. Returns ``(table rows,
+    verdicts)``; a verdict is the one line that says whether the difference stands out of what seeds alone do."""
+    table, verdicts = [], []
+    labels = list(dict.fromkeys(r['task'] for r in rows))
+    for label in labels:
+        mine = [r for r in rows if r['task'] == label]
+        methods = list(dict.fromkeys(r['method'] for r in mine))
+        by_method = {m: {r['seed']: r for r in mine if r['method'] == m} for m in methods}
+        for method in methods:
+            runs = by_method[method]
+            psnr, ssim = [runs[s]['psnr'] for s in sorted(runs)], [runs[s]['ssim'] for s in sorted(runs)]
+            took = [runs[s]['train_s'] for s in sorted(runs) if runs[s]['train_s'] is not None]
+            table.append(dict(task=label, method=method, psnr=_mean_std(psnr), ssim=_mean_std(ssim), per_seed=psnr,
+                              train_s=float(np.mean(took)) if took else None, trained=bool(took)))
+        trained = [m for m in methods if by_method[m][next(iter(by_method[m]))]['train_s'] is not None]
+        if len(trained) < 2:
+            continue
+        base, arms = trained[0], trained[1:]
+        for arm in arms:
+            paired = [s for s in seeds if s in by_method[base] and s in by_method[arm]]
+            dpsnr = [by_method[arm][s]['psnr'] - by_method[base][s]['psnr'] for s in paired]
+            dssim = [by_method[arm][s]['ssim'] - by_method[base][s]['ssim'] for s in paired]
+            table.append(dict(task=label, method=f'{_short(arm)} - {_short(base)}', psnr=_mean_std(dpsnr),
+                              ssim=_mean_std(dssim), per_seed=dpsnr, train_s=None, trained=False, difference=True))
+            verdicts.append(verdict(label, _short(arm), _short(base), dpsnr,
+                                    [by_method[base][s]['psnr'] for s in paired]))
+    return table, verdicts
+
+
+def _short(method):
+    return method.split(' (')[0]
+
+
+def verdict(label, arm, base, differences, base_psnr):
+    """One line: is ``arm - base`` (PSNR, paired by seed) beyond what seeds alone move ``base``? It counts as an
+    effect only when every seed's difference has one sign and their mean exceeds the baseline's range over seeds."""
+    mean = float(np.mean(differences))
+    if len(differences) < 2:
+        return (f'{label}: {arm} - {base} = {mean:+.3f} dB from one seed, which cannot separate an effect from seed '
+                f'noise: run with --seeds 3 or more.')
+    spread = float(max(base_psnr) - min(base_psnr))
+    one_sign = all(d > 0 for d in differences) or all(d < 0 for d in differences)
+    seen = (f'{label}: seeds alone move {base} over {spread:.3f} dB; {arm} - {base} is {mean:+.3f} dB on average '
+            f'({min(differences):+.3f} to {max(differences):+.3f} over {len(differences)} seeds)')
+    if one_sign and abs(mean) > spread:
+        return f'{seen}: beyond seed noise, so at this scale {arm} {"raises" if mean > 0 else "lowers"} PSNR.'
+    return f'{seen}: within seed noise, so this run cannot tell {arm} from {base}.'
+
+
+def format_table(table):
+    head = (f'| {"task":<24} | {"method":<26} | {"PSNR (dB)":>16} | {"SSIM":>16} | {"PSNR per seed":<23} '
+            f'| {"train time":>10} |')
+    lines = [head, '|' + '|'.join('-' * len(c) for c in head.split('|')[1:-1]) + '|']
+    for r in table:
+        sign = '+' if r.get('difference') else ''
+        many = len(r['per_seed']) > 1
+        psnr = f'{r["psnr"][0]:{sign}.3f}' + (f' ± {r["psnr"][1]:.3f}' if many else '')
+        ssim = f'{r["ssim"][0]:{sign}.4f}' + (f' ± {r["ssim"][1]:.4f}' if many else '')
+        seeds = ' '.join(f'{v:{sign}.3f}' for v in r['per_seed']) if r['trained'] or r.get('difference') else '-'
+        took = f'{r["train_s"]:.0f} s' if r['train_s'] is not None else '-'
+        lines.append(f'| {r["task"]:<24} | {r["method"]:<26} | {psnr:>16} | {ssim:>16} | {seeds:<23} | {took:>10} |')
     return '\n'.join(lines)
 
 
@@ -173,17 +247,23 @@ def main(argv=None):
     """Console script ``mclir-demo``; returns the exit code (a failed step exits with its message)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--task', choices=list(TASKS) + ['all'], default='sr_x2',
-                        help='sr_x2 (default, a few minutes on 2 CPU cores), dn_s25, all_in_one, or all')
+                        help='sr_x2 (default, about five minutes on 2 CPU cores), dn_s25, all_in_one, or all')
     parser.add_argument('--iters', type=int, default=None, help='override train.total_iter of the demo options')
+    parser.add_argument('--seeds', type=int, default=3,
+                        help='train every arm with this many seeds (manual_seed 10, 11, ...; default 3): the spread '
+                             'that seeds alone make is what a difference between arms is read against')
     parser.add_argument('--data-root', default=osp.join('datasets', 'demo'))
     parser.add_argument('--dsrir', action='store_true',
                         help='all_in_one: also train and test a tiny DSRIR (DSRIRModel; ~14 more minutes on 2 cores)')
     args = parser.parse_args(argv)
     if args.dsrir and args.task not in ('all_in_one', 'all'):
         parser.error('--dsrir adds an arm to the all_in_one task: use it with --task all_in_one (or all).')
+    if args.seeds < 1:
+        parser.error(f'--seeds {args.seeds}: give 1 or more (3 shows the spread that seeds alone make).')
     if not osp.isdir('options'):
         sys.exit('demo: run it from the project root (the folder with options/ and datasets/).')
     tasks = list(TASKS) if args.task == 'all' else [args.task]
+    seeds = [FIRST_SEED + i for i in range(args.seeds)]
 
     print('Demo data (scikit-image photos -> image folders + lmdb):')
     build_demo_data(root=args.data_root, tasks=tuple(tasks))
@@ -194,41 +274,52 @@ def main(argv=None):
     print(spn_note)
     for task in tasks:
         cfg = TASKS[task]
-        print(f'\nTask {task} ({cfg["label"]}):')
+        print(f'\nTask {task} ({cfg["label"]}), seeds {", ".join(map(str, seeds))}:')
         folder = cfg.get('folder', 'demo')
         if not cfg.get('per_dataset'):
-            rows.append(dict(task=task, method=cfg['input_label'], train_s=None,
+            rows.append(dict(task=task, method=cfg['input_label'], seed=None, train_s=None,
                              **input_metrics(args.data_root, task)))
         arms = cfg['arms'] + ([DSRIR_ARM] if args.dsrir and task == 'all_in_one' else [])
-        for method, name in arms:
-            force = ([f'train:total_iter={args.iters}'] if args.iters else []) + (
-                spn_force if name.startswith('MCLIR') else [])
-            force = ['--force_yml'] + force if force else []
-            took = _run([py, '-m', 'mclir_basicsr.train', '-opt', _option_file('train', name, folder)] + force,
-                        osp.join('results', 'demo_logs', f'train_{name}.log'), f'train {name}')
-            _run([py, '-m', 'mclir_basicsr.test', '-opt', _option_file('test', name, folder)],
-                 osp.join('results', 'demo_logs', f'test_{name}.log'), f'test  {name}')
-            curves.setdefault(task, {})[method] = validation_curve(name)
-            with open(osp.join('results', name, 'metrics.json')) as f:
-                per_set = json.load(f)
-            shown = per_set.items() if cfg.get('per_dataset') else list(per_set.items())[:1]
-            for dataset, metrics in shown:
-                label = f'{task}: {dataset}' if cfg.get('per_dataset') else task
-                rows.append(dict(task=label, method=method, train_s=took, psnr=metrics['psnr'], ssim=metrics['ssim']))
+        for seed in seeds:
+            for method, name in arms:
+                run = _run_name(name, seed, seeds)
+                force = [f'train:total_iter={args.iters}'] if args.iters else []
+                force += [f'name={run}', f'manual_seed={seed}'] if run != name else []
+                force += spn_force if name.startswith('MCLIR') else []
+                took = _run([py, '-m', 'mclir_basicsr.train', '-opt', _option_file('train', name, folder)]
+                            + (['--force_yml'] + force if force else []),
+                            osp.join('results', 'demo_logs', f'train_{run}.log'), f'train {run}')
+                test_force = [] if run == name else [
+                    '--force_yml', f'name={run}', f'path:pretrain_network_g={_latest_weights(run)}']
+                _run([py, '-m', 'mclir_basicsr.test', '-opt', _option_file('test', name, folder)] + test_force,
+                     osp.join('results', 'demo_logs', f'test_{run}.log'), f'test  {run}')
+                if seed == seeds[0]:
+                    curves.setdefault(task, {})[method] = validation_curve(name)
+                with open(osp.join('results', run, 'metrics.json')) as f:
+                    per_set = json.load(f)
+                shown = per_set.items() if cfg.get('per_dataset') else list(per_set.items())[:1]
+                for dataset, metrics in shown:
+                    label = f'{task}: {dataset}' if cfg.get('per_dataset') else task
+                    rows.append(dict(task=label, method=method, seed=seed, train_s=took, psnr=metrics['psnr'],
+                                     ssim=metrics['ssim']))
         pictures.append(side_by_side(task, cfg, arms, py))
 
-    table = format_table(rows)
-    print('\nValidation PSNR/SSIM (BasicSR metrics; SR: Y channel, border 2; denoising and all-in-one: RGB):\n')
-    print(table)
+    input_seed = {r['method']: r for r in rows if r['seed'] is None}
+    table, verdicts = summarise([dict(r, seed=seeds[0]) if r['method'] in input_seed else r for r in rows], seeds)
+    text = format_table(table) + '\n\n' + '\n'.join(verdicts)
+    print(f'\nValidation PSNR/SSIM (BasicSR metrics; SR: Y channel, border 2; denoising and all-in-one: RGB), mean ± '
+          f'standard deviation over {len(seeds)} seed{"s" if len(seeds) > 1 else ""}:\n')
+    print(text)
     with open(osp.join('results', 'demo_summary.md'), 'w') as f:
-        f.write(table + '\n')
+        f.write(text + '\n')
     with open(osp.join('results', 'demo_summary.json'), 'w') as f:
         json.dump(rows, f, indent=2)
     png = plot_curves(curves, osp.join('results', 'demo_curves.png'))
-    print('\nSaved results/demo_summary.md and .json' + (f', {png} (validation PSNR vs iteration)' if png else '')
+    print('\nSaved results/demo_summary.md and .json' + (f', {png} (validation PSNR vs iteration, first seed)'
+                                                         if png else '')
           + '; restored images under results/<name>/visualization/.')
     for picture in filter(None, pictures):
-        print(f'One photo restored with mclir-restore by each model, beside its input: {picture}')
+        print(f'One photo restored with mclir-restore by each model (first seed), beside its input: {picture}')
     return 0
 
 

@@ -1,6 +1,7 @@
 """What happens right before and after BasicSR parses an option file, before it creates or renames any folder."""
 import sys
 import warnings
+from basicsr.utils import set_random_seed
 
 from ..checks.blocks import check_typed_blocks, numbers_from_text
 from ..checks.option_file import check_basicsr_arguments
@@ -76,6 +77,15 @@ def check_parsed(opt):
     return opt
 
 
+def reseed(opt):
+    """Seed the global generators again from the final ``manual_seed``: BasicSR's ``parse_options`` seeds them before
+    it applies ``--force_yml``, so ``--force_yml manual_seed=N`` changed the logged seed but not the run. Seeding
+    again with an unchanged seed leaves the run as it was."""
+    seed = opt.get('manual_seed')
+    if isinstance(seed, int) and not isinstance(seed, bool):  # anything else is refused by check_parsed
+        set_random_seed(seed + opt.get('rank', 0))
+
+
 def check_after_parse(parse_options):
     """Wrap ``parse_options``: the command line's option file and ``--force_yml`` entries checked before it reads
     them, :func:`check_parsed` after; both before anything is written."""
@@ -83,6 +93,7 @@ def check_after_parse(parse_options):
     def parse_and_check(root_path, is_train=True):
         check_basicsr_arguments(sys.argv[1:])  # the file and --force_yml, which parse_options reads from sys.argv
         opt, args = parse_options(root_path, is_train=is_train)
+        reseed(opt)
         return check_parsed(opt), args
 
     return parse_and_check

@@ -140,6 +140,26 @@ def test_mclir_train_and_mclir_test_exit_codes(tmp_path, tiny_data):
 
 
 @pytest.mark.e2e
+def test_force_yml_manual_seed_seeds_the_run(tmp_path, tiny_data):
+    """BasicSR seeds before it applies --force_yml; ours seeds again, so ``--force_yml manual_seed=11`` trains as a
+    file that says 11 (the demo's seeds rely on it), and not as the file's own seed."""
+    import torch
+
+    def weights(name, seed, force=()):
+        write_options(tmp_path / f'{name}.yml', tiny_data, name=name, total_iter=1,
+                      extra={'logger.save_checkpoint_freq': 1, 'val.val_freq': 100, 'manual_seed': seed})
+        ok = console('mclir-train', ['-opt', f'{name}.yml'] + (['--force_yml', *force] if force else []), tmp_path)
+        assert ok.returncode == 0, ok.stderr[-3000:]
+        path = tmp_path / 'experiments' / name / 'models' / 'net_g_latest.pth'
+        return torch.load(path, map_location='cpu', weights_only=True)['params']
+
+    forced = weights('forced', 10, ['manual_seed=11'])
+    eleven, ten = weights('eleven', 11), weights('ten', 10)
+    assert all(torch.equal(forced[k], eleven[k]) for k in eleven)
+    assert not all(torch.equal(ten[k], eleven[k]) for k in eleven)
+
+
+@pytest.mark.e2e
 def test_test_pipeline_refuses_missing_weights_cleanly(tmp_path, tiny_data):
     """mclir-test with a missing pretrain_network_g: exit 1, a key-named message, and no results folder made."""
     _test_options(tmp_path / 'test.yml', tiny_data, tmp_path / 'missing.pth')

@@ -1,0 +1,87 @@
+"""benchmarks/reproduce.py's runs: the paper's option files as they are, data moved, the two arms, the schedule
+scaled, the row's test set; and RESIDE's pairing (mclir_basicsr.data.reside)."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from benchmarks import reproduce
+from mclir_basicsr.checks.options import check_options
+from mclir_basicsr.data.reside import pair_hazy_with_clear
+
+
+@pytest.mark.parametrize('row', list(reproduce.ROWS))
+def test_the_spn_arm_is_the_paper_file_and_the_l1_arm_the_same_without_spn(row, tmp_path):
+    spn = reproduce.train_options(row, 'spn', str(tmp_path))
+    l1 = reproduce.train_options(row, 'l1', str(tmp_path))
+    paper = reproduce.load(reproduce.ROWS[row]['train'])
+    assert spn['train'] == paper['train'] and spn['network_g'] == paper['network_g']
+    assert [c['period'] for c in spn['train']['history']['copies']] == [100, 200, 500, 1000]
+    assert spn['train']['spn_opt']['loss_weight'] == 0.001
+    assert 'history' not in l1['train'] and 'spn_opt' not in l1['train']
+    assert l1['model_type'] == reproduce.PLAIN_MODEL[paper['model_type']]
+    assert {k: v for k, v in l1['train'].items()} == {k: v for k, v in paper['train'].items()
+                                                      if k not in ('history', 'spn_opt')}
+    for arm in (spn, l1):
+        for ds in arm['datasets'].values():
+            assert ds['dataroot_gt'].startswith(str(tmp_path) + os.sep), ds['dataroot_gt']
+        check_options(arm)
+    auto = reproduce.train_options(row, 'spn', str(tmp_path), spn_weight='auto', seed=11)
+    assert auto['train']['spn_opt']['loss_weight'] == 'auto' and auto['manual_seed'] == 11
+    assert auto['name'].endswith('_spn_seed11')
+
+
+def test_the_schedule_scales_with_the_length():
+    ffa = reproduce.train_options('ffanet-sots-indoor', 'spn', 'd', iters=1000)
+    assert ffa['train']['total_iter'] == 1000 and ffa['train']['scheduler']['periods'] == [1000]
+    swinir = reproduce.train_options('swinir-light-manga109-x4', 'l1', 'd', iters=1000)
+    assert swinir['train']['scheduler']['milestones'] == [500, 800, 900, 950]
+
+
+def test_the_test_run_is_the_rows_test_set_on_the_trained_network(tmp_path):
+    trained = reproduce.train_options('edsr-urban100', 'spn', str(tmp_path), iters=8, tiny=True)
+    test = reproduce.test_options('edsr-urban100', trained, str(tmp_path / 'work'), str(tmp_path))
+    assert [ds['name'] for ds in test['datasets'].values()] == ['Urban100']
+    assert test['network_g'] == trained['network_g'] and trained['network_g']['num_feat'] == 8
+    assert test['path']['pretrain_network_g'] == str(tmp_path / 'work' / 'experiments' / trained['name'] / 'models'
+                                                     / 'net_g_latest.pth')
+    assert trained['train']['spn_opt']['vgg_weights'] == 'random' and trained['num_gpu'] == 0
+
+
+def test_the_table_puts_the_paper_beside_ours():
+    results = {'l1': {'psnr': 20.0, 'ssim': 0.8}, 'spn': {'psnr': 20.5, 'ssim': 0.81}}
+    text = reproduce.table('ffanet-sots-indoor', results)
+    assert '| ffanet-sots-indoor | FFA-Net, L1 | SOTS_indoor | 20.00 | 0.8000 | 36.39 |' in text
+    assert '| ffanet-sots-indoor | SPN - L1 | SOTS_indoor | +0.50 | +0.0100 | +3.41 |' in text
+
+
+def _image(path, height, width, value):
+    cv2.imwrite(str(path), np.full((height, width, 3), value, np.uint8))
+
+
+def test_reside_pairs_hazy_with_clear_under_one_name(tmp_path):
+    (tmp_path / 'hazy').mkdir(), (tmp_path / 'clear').mkdir()
+    _image(tmp_path / 'clear' / '1.png', 12, 16, 50)
+    _image(tmp_path / 'clear' / '2.png', 10, 10, 60)
+    _image(tmp_path / 'hazy' / '1_1_0.90179.png', 10, 12, 200)
+    _image(tmp_path / 'hazy' / '1_2_0.7.png', 10, 12, 210)
+    _image(tmp_path / 'hazy' / '2_1.png', 10, 10, 220)
+    assert pair_hazy_with_clear(str(tmp_path / 'hazy'), str(tmp_path / 'clear'), str(tmp_path / 'out')) == 3
+    assert sorted(os.listdir(tmp_path / 'out' / 'hazy')) == ['1_1.png', '1_2.png', '2_1.png']
+    assert sorted(os.listdir(tmp_path / 'out' / 'clear')) == ['1_1.png', '1_2.png', '2_1.png']
+    clear = cv2.imread(str(tmp_path / 'out' / 'clear' / '1_2.png'))
+    assert clear.shape == (10, 12, 3) and clear.max() == 50
+
+
+def test_reside_refuses_a_missing_clear_image_before_writing(tmp_path):
+    (tmp_path / 'hazy').mkdir(), (tmp_path / 'clear').mkdir()
+    _image(tmp_path / 'clear' / '1.png', 10, 10, 50)
+    _image(tmp_path / 'hazy' / '1_1_0.9.png', 10, 10, 200)
+    _image(tmp_path / 'hazy' / '3_1_0.9.png', 10, 10, 200)
+    with pytest.raises(FileNotFoundError, match=r'3_1_0\.9\.png: no clear image 3\.\*'):
+        pair_hazy_with_clear(str(tmp_path / 'hazy'), str(tmp_path / 'clear'), str(tmp_path / 'out'))
+    _image(tmp_path / 'clear' / '3.png', 8, 8, 50)
+    with pytest.raises(ValueError, match=r'3_1_0\.9\.png \(10x10\) is larger than its clear image 3\.png \(8x8\)'):
+        pair_hazy_with_clear(str(tmp_path / 'hazy'), str(tmp_path / 'clear'), str(tmp_path / 'out'))
+    assert not (tmp_path / 'out').exists()
