@@ -173,10 +173,17 @@ def test_test_pipeline_refuses_missing_weights_cleanly(tmp_path, tiny_data):
 def test_mclir_demo_exit_codes(tmp_path):
     """The demo with 2 iterations per arm, in a scratch folder that sees the project's options/."""
     os.symlink(osp.join(ROOT, 'options'), tmp_path / 'options')
-    ok = console('mclir-demo', ['--task', 'dn_s25', '--iters', '2'], tmp_path)
+    ok = console('mclir-demo', ['--task', 'dn_s25', '--iters', '2', '--seeds', '2'], tmp_path)
     assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-3000:]
     rows = json.load(open(tmp_path / 'results' / 'demo_summary.json'))
-    assert [r['task'] for r in rows] == ['dn_s25'] * 3 and all(0 < r['ssim'] <= 1 for r in rows)
+    assert [r['task'] for r in rows] == ['dn_s25'] * 5 and all(0 < r['ssim'] <= 1 for r in rows)
+    assert [r['seed'] for r in rows] == [None, 10, 10, 11, 11]
+    assert rows[3]['psnr'] != rows[1]['psnr']  # another seed, another run
+    for name in ('EDSR_DNs25_demo_baseline_seed11', 'MCLIR_EDSR_DNs25_demo_seed11'):
+        assert (tmp_path / 'results' / name / 'metrics.json').is_file()
+    summary = open(tmp_path / 'results' / 'demo_summary.md').read()
+    assert '| dn_s25                   | SPN - baseline             |' in summary
+    assert 'dn_s25: seeds alone move baseline over ' in summary and ' over 2 seeds)' in summary
     assert 'SPN uses random VGG features (no experiments/pretrained_models/vgg16-397923af.pth' in ok.stdout
     assert (tmp_path / 'results' / 'demo_curves.png').stat().st_size > 1000  # validation PSNR vs iteration
     bad = console('mclir-demo', [], tmp_path / 'results')  # not the project root: no options/
@@ -220,7 +227,7 @@ def test_mclir_demo_all_in_one_prints_one_row_per_degradation(tmp_path):
     """The all-in-one demo with --dsrir (2 iterations per arm): AllInOneDataset, NAFNet, DSRIR, one test set per
     degradation."""
     os.symlink(osp.join(ROOT, 'options'), tmp_path / 'options')
-    ok = console('mclir-demo', ['--task', 'all_in_one', '--iters', '2', '--dsrir'], tmp_path)
+    ok = console('mclir-demo', ['--task', 'all_in_one', '--iters', '2', '--dsrir', '--seeds', '1'], tmp_path)
     assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-3000:]
     rows = json.load(open(tmp_path / 'results' / 'demo_summary.json'))
     sets = ['denoise_s15', 'denoise_s25', 'denoise_s50', 'derain', 'dehaze', 'average']
@@ -231,3 +238,7 @@ def test_mclir_demo_all_in_one_prints_one_row_per_degradation(tmp_path):
     assert 'average' in json.load(open(tmp_path / 'results' / 'DSRIR_AIO3_demo' / 'metrics.json'))
     bad = console('mclir-demo', ['--task', 'sr_x2', '--dsrir'], tmp_path)
     assert bad.returncode == 2 and '--dsrir adds an arm to the all_in_one task' in bad.stderr
+    bad = console('mclir-demo', ['--seeds', '0'], tmp_path)
+    assert bad.returncode == 2 and '--seeds 0: give 1 or more' in bad.stderr
+    summary = open(tmp_path / 'results' / 'demo_summary.md').read()
+    assert 'from one seed, which cannot separate an effect from seed noise: run with --seeds 3' in summary

@@ -11,7 +11,7 @@ from benchmarks import quality, quality_arms, quality_report
 from tests.conftest import ROOT
 
 SCRIPTS = ('quality', 'step_cost', 'step_cost_families', 'dcpt_quality', 'dcpt_probe', 'dsrir_quality',
-           'constyle_quality', 'loader', 'preflight_cost', 'bad_input_sweep')
+           'constyle_quality', 'loader', 'preflight_cost', 'bad_input_sweep', 'reproduce', 'from_scratch', 'photo_data')
 
 
 @pytest.fixture(scope='module')

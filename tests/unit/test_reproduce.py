@@ -85,3 +85,39 @@ def test_reside_refuses_a_missing_clear_image_before_writing(tmp_path):
     with pytest.raises(ValueError, match=r'3_1_0\.9\.png \(10x10\) is larger than its clear image 3\.png \(8x8\)'):
         pair_hazy_with_clear(str(tmp_path / 'hazy'), str(tmp_path / 'clear'), str(tmp_path / 'out'))
     assert not (tmp_path / 'out').exists()
+
+
+# --------------------------------------------------------------------- benchmarks/from_scratch.py (CPU-scale protocol)
+@pytest.mark.parametrize('task', ['dehaze', 'sr_x2'])
+def test_from_scratch_arms_share_everything_but_spn_which_is_the_authors(task, tmp_path):
+    from benchmarks import from_scratch
+    paper = reproduce.load(reproduce.ROWS['ffanet-sots-indoor']['train'])['train']
+    arms = {arm: from_scratch.make_options(task, arm, 11, 600, 50, str(tmp_path), vgg_weights='vgg.pth')
+            for arm in from_scratch.ARMS}
+    for arm, opt in arms.items():
+        check_options(opt)
+        rest = {k: v for k, v in opt['train'].items() if k not in ('history', 'spn_opt')}
+        assert rest == arms['l1']['train'] and opt['network_g'] == arms['l1']['network_g']
+        assert opt['manual_seed'] == 11 and opt['datasets'] == arms['l1']['datasets']
+    assert arms['l1']['model_type'] == 'SRModel' and 'spn_opt' not in arms['l1']['train']
+    for arm, weight in (('spn_authors', 0.001), ('spn_auto', 'auto')):
+        train = arms[arm]['train']
+        assert train['history'] == paper['history']
+        assert train['spn_opt'] == dict(paper['spn_opt'], loss_weight=weight, vgg_weights='vgg.pth')
+    assert arms['l1']['train']['scheduler']['periods'] == [600]
+
+
+def test_from_scratch_summary_pairs_seeds_and_measures_the_plateau():
+    from benchmarks import from_scratch
+
+    def run(final, curve):
+        return {'final': {'psnr': final, 'ssim': 0.5}, 'seconds': 1.0, 'curve': {'psnr': curve}}
+
+    runs = {('l1', 1): run(20.0, [(50, 18.0), (75, 19.9), (100, 20.0)]),
+            ('l1', 2): run(21.0, [(50, 18.0), (75, 20.8), (100, 21.0)]),
+            ('spn_auto', 1): run(20.5, [(100, 20.5)]), ('spn_auto', 2): run(20.7, [(100, 20.7)])}
+    summary = from_scratch.summarise(runs, ['l1', 'spn_auto'], [1, 2], 100)
+    assert summary['l1']['last_quarter_gain'] == pytest.approx(0.15)
+    assert summary['spn_auto']['psnr_diff'] == pytest.approx([0.5, -0.3])
+    assert summary['spn_auto']['psnr_diff_mean'] == pytest.approx(0.1)
+    assert '| L1 + SPN, lambda auto | 20.600 ± 0.141 |' in from_scratch.table('dehaze', summary, [1, 2])

@@ -1,0 +1,220 @@
+"""The paper's protocol at CPU scale: L1 and SPN each trained from scratch on the same schedule, several seeds, on
+real photographs (``photo_data.py``), until L1's validation PSNR plateaus.
+
+    python -m benchmarks.from_scratch [--task dehaze|sr_x2|all] [--seeds 10,11,12] [--iters N] [--val-freq K]
+                                      [--arms l1,spn_authors,spn_auto] [--jobs 2] [--threads 1] [--quick]
+
+Networks: a small FFA-Net for dehazing (16 features, 3 groups of 2 blocks) and a small EDSR for x2 SR (32 features,
+4 blocks). Schedule (every arm): Adam 5e-4 (betas 0.9, 0.99), cosine decay to 1e-6 over ``--iters``, 64 px GT
+patches, batch 8, flips and rotations. Arms:
+  l1           L1 only (SRModel)
+  spn_authors  L1 + SPN with the MCLIR authors' settings: four history copies refreshed every 100, 200, 500 and 1000
+               iterations with decay 0.1, init_decay 0.01, lambda 0.001, VGG16 relu1_2/2_2/3_3 (0.2/0.3/0.5),
+               ImageNet weights (``mclir-fetch-vgg``)
+  spn_auto     the same with ``loss_weight: auto`` (lambda keeps |l_spn| at 0.03 x l_pix)
+The same seed gives every arm the same initialisation and data order. Validation (BasicSR's, on the 10 validation
+photos) every ``--val-freq`` iterations, read back from tensorboard. A run whose result file exists with the same
+options is not run again, so an interrupted benchmark continues where it stopped.
+
+Writes benchmarks/out/from_scratch/from_scratch.json and .png (copy them to benchmarks/results/ to publish).
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import statistics
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from benchmarks.common import OUT_DIR, ROOT, command_line, cpu_model, log, pyplot, run_training, write_json
+from benchmarks.photo_data import build as build_photo_data
+
+VGG16 = osp.join(ROOT, 'experiments', 'pretrained_models', 'vgg16-397923af.pth')
+TASKS = {
+    'dehaze': dict(label='dehazing, small FFA-Net', scale=1, crop_border=0, y_channel=False,
+                   network={'type': 'FFANet', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 16, 'num_groups': 3,
+                            'num_blocks': 2}),
+    'sr_x2': dict(label='x2 SR, small EDSR', scale=2, crop_border=2, y_channel=True,
+                  network={'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 32, 'num_block': 4,
+                           'upscale': 2, 'res_scale': 1, 'img_range': 255., 'rgb_mean': [0.4488, 0.4371, 0.4040]}),
+}
+ARMS = ('l1', 'spn_authors', 'spn_auto')
+ARM_LABELS = {'l1': 'L1', 'spn_authors': "L1 + SPN, authors' lambda 0.001", 'spn_auto': 'L1 + SPN, lambda auto'}
+HISTORY = {'init_decay': 0.01, 'copies': [{'period': p, 'decay': 0.1} for p in (100, 200, 500, 1000)]}
+SPN = {'type': 'SPNLoss', 'form': 'subtract', 'vgg_type': 'vgg16', 'criterion': 'l1', 'use_input_norm': True,
+       'layer_weights': {'relu1_2': 0.2, 'relu2_2': 0.3, 'relu3_3': 0.5}}
+SPN_WEIGHT = {'spn_authors': 0.001, 'spn_auto': 'auto'}
+MODES = {'full': dict(iters=6000, val_freq=250), 'quick': dict(iters=200, val_freq=50)}
+WORKDIR = osp.join(OUT_DIR, 'from_scratch')
+
+
+def make_options(task, arm, seed, iters, val_freq, data, vgg_weights=VGG16):
+    cfg = TASKS[task]
+    metric = {'crop_border': cfg['crop_border'], 'test_y_channel': cfg['y_channel']}
+    opt = {
+        'name': f'scratch_{task}_{arm}_seed{seed}', 'model_type': 'SRModel' if arm == 'l1' else 'MCLIRModel',
+        'scale': cfg['scale'], 'num_gpu': 0, 'manual_seed': seed,
+        'datasets': {
+            'train': {'name': f'photos_{task}_train', 'type': 'PairedImageDataset',
+                      'dataroot_gt': osp.join(data, 'train', 'gt'), 'dataroot_lq': osp.join(data, 'train', 'lq'),
+                      'io_backend': {'type': 'disk'}, 'gt_size': 64, 'use_hflip': True, 'use_rot': True,
+                      'num_worker_per_gpu': 0, 'batch_size_per_gpu': 8, 'dataset_enlarge_ratio': 1,
+                      'prefetch_mode': None},
+            'val': {'name': f'photos_{task}_val', 'type': 'PairedImageDataset',
+                    'dataroot_gt': osp.join(data, 'val', 'gt'), 'dataroot_lq': osp.join(data, 'val', 'lq'),
+                    'io_backend': {'type': 'disk'}}},
+        'network_g': copy.deepcopy(cfg['network']),
+        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
+        'train': {'ema_decay': 0, 'optim_g': {'type': 'Adam', 'lr': 5e-4, 'weight_decay': 0, 'betas': [0.9, 0.99]},
+                  'scheduler': {'type': 'CosineAnnealingRestartLR', 'periods': [iters], 'restart_weights': [1],
+                                'eta_min': 1e-6},
+                  'total_iter': iters, 'warmup_iter': -1,
+                  'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}},
+        'val': {'val_freq': val_freq, 'save_img': False,
+                'metrics': {'psnr': {'type': 'calculate_psnr', **metric},
+                            'ssim': {'type': 'calculate_ssim', **metric}}},
+        'logger': {'print_freq': val_freq, 'save_checkpoint_freq': 10 ** 9, 'use_tb_logger': True,
+                   'wandb': {'project': None, 'resume_id': None}},
+        'dist_params': {'backend': 'gloo', 'port': 29500},
+    }
+    if arm != 'l1':
+        opt['train']['history'] = copy.deepcopy(HISTORY)
+        opt['train']['spn_opt'] = dict(SPN, loss_weight=SPN_WEIGHT[arm], vgg_weights=vgg_weights)
+    return opt
+
+
+def run_one(opt, workdir, threads):
+    """Train ``opt`` unless its result file holds the same options; returns {final, curve, seconds}."""
+    done = osp.join(workdir, 'results', opt['name'] + '.json')
+    if osp.isfile(done):
+        with open(done) as f:
+            saved = json.load(f)
+        if saved['options'] == opt:
+            return saved
+    took, curve = run_training(opt, workdir, threads)
+    result = {'options': opt, 'seconds': took, 'curve': curve,
+              'final': {'psnr': curve['psnr'][-1][1], 'ssim': curve['ssim'][-1][1]}}
+    os.makedirs(osp.dirname(done), exist_ok=True)
+    with open(done, 'w') as f:
+        json.dump(result, f)
+    log(f'{opt["name"]}: {took:.0f} s, PSNR {result["final"]["psnr"]:.3f} dB, SSIM {result["final"]["ssim"]:.4f}')
+    return result
+
+
+def summarise(runs, arms, seeds, iters):
+    """Per arm: final PSNR/SSIM per seed, mean and sample std, the per-seed difference to L1; L1's plateau: the mean
+    gain over the last quarter of training."""
+    out = {}
+    for arm in arms:
+        psnr = [runs[(arm, s)]['final']['psnr'] for s in seeds]
+        ssim = [runs[(arm, s)]['final']['ssim'] for s in seeds]
+        entry = {'psnr': psnr, 'ssim': ssim, 'psnr_mean': statistics.fmean(psnr), 'ssim_mean': statistics.fmean(ssim),
+                 'psnr_std': statistics.stdev(psnr) if len(psnr) > 1 else 0.0,
+                 'ssim_std': statistics.stdev(ssim) if len(ssim) > 1 else 0.0,
+                 'seconds_mean': statistics.fmean(runs[(arm, s)]['seconds'] for s in seeds)}
+        if arm != 'l1' and 'l1' in arms:
+            diffs = [p - runs[('l1', s)]['final']['psnr'] for p, s in zip(psnr, seeds)]
+            entry.update(psnr_diff=diffs, psnr_diff_mean=statistics.fmean(diffs),
+                         psnr_diff_std=statistics.stdev(diffs) if len(diffs) > 1 else 0.0,
+                         ssim_diff=[v - runs[('l1', s)]['final']['ssim'] for v, s in zip(ssim, seeds)])
+        gains = []
+        for s in seeds:
+            curve = dict(runs[(arm, s)]['curve']['psnr'])
+            quarter = max(it for it in curve if it <= 0.75 * iters) if any(it <= 0.75 * iters for it in curve) else None
+            if quarter is not None:
+                gains.append(curve[max(curve)] - curve[quarter])
+        entry['last_quarter_gain'] = statistics.fmean(gains) if gains else None
+        out[arm] = entry
+    return out
+
+
+def table(task, summary, seeds):
+    lines = [f'| {task} arm | PSNR (dB), mean ± std | SSIM, mean ± std | PSNR per seed ({", ".join(map(str, seeds))}) '
+             f'| minus L1, per seed | gain over the last quarter | s per run |', '|---|---|---|---|---|---|---|']
+    for arm, e in summary.items():
+        diff = ' '.join(f'{d:+.3f}' for d in e['psnr_diff']) if 'psnr_diff' in e else '-'
+        gain = f'{e["last_quarter_gain"]:+.3f} dB' if e['last_quarter_gain'] is not None else '-'
+        lines.append(f'| {ARM_LABELS[arm]} | {e["psnr_mean"]:.3f} ± {e["psnr_std"]:.3f} | {e["ssim_mean"]:.4f} ± '
+                     f'{e["ssim_std"]:.4f} | {" ".join(f"{p:.3f}" for p in e["psnr"])} | {diff} | {gain} | '
+                     f'{e["seconds_mean"]:.0f} |')
+    return '\n'.join(lines)
+
+
+def plot(results, path):
+    plt = pyplot()
+    if plt is None:
+        return None
+    tasks = list(results)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.5), squeeze=False)
+    colors = dict(zip(ARMS, plt.get_cmap('tab10').colors))
+    for ax, task in zip(axes[0], tasks):
+        res = results[task]
+        for run in res['runs']:
+            xs, ys = zip(*run['curve']['psnr'])
+            first = run['seed'] == res['seeds'][0]
+            ax.plot(xs, ys, color=colors[run['arm']], lw=1.2, alpha=0.8,
+                    label=ARM_LABELS[run['arm']] if first else None)
+        ax.set_title(f'{TASKS[task]["label"]}, from scratch ({len(res["seeds"])} seeds, one line each)', fontsize=10)
+        ax.set_xlabel('iteration')
+        ax.set_ylabel('validation PSNR (dB), 10 photos')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--task', choices=list(TASKS) + ['all'], default='all')
+    parser.add_argument('--seeds', default='10,11,12')
+    parser.add_argument('--arms', default=','.join(ARMS))
+    parser.add_argument('--iters', type=int)
+    parser.add_argument('--val-freq', type=int)
+    parser.add_argument('--jobs', type=int, default=2, help='runs at a time')
+    parser.add_argument('--threads', type=int, default=1, help='CPU threads per run')
+    parser.add_argument('--quick', action='store_true', help=f'{MODES["quick"]["iters"]} iterations, to try it out')
+    parser.add_argument('--vgg-weights', default=VGG16)
+    parser.add_argument('--workdir', default=WORKDIR)
+    args = parser.parse_args(argv)
+    mode = MODES['quick' if args.quick else 'full']
+    iters, val_freq = args.iters or mode['iters'], args.val_freq or mode['val_freq']
+    seeds = [int(s) for s in args.seeds.split(',')]
+    arms = [a for a in args.arms.split(',') if a]
+    if set(arms) - set(ARMS):
+        parser.error(f'--arms: choose from {",".join(ARMS)}')
+    if any(a != 'l1' for a in arms) and not osp.isfile(args.vgg_weights):
+        sys.exit(f'from_scratch: {args.vgg_weights}: no ImageNet VGG16 file; run mclir-fetch-vgg first.')
+    tasks = list(TASKS) if args.task == 'all' else [args.task]
+    workdir = osp.abspath(args.workdir)
+    jobs = [(task, arm, seed) for task in tasks for seed in seeds for arm in arms]
+    data = {task: build_photo_data(task) for task in tasks}
+    log(f'{len(jobs)} runs of {iters} iterations, {args.jobs} at a time with {args.threads} thread(s) each, on '
+        f'{cpu_model()}')
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {job: pool.submit(run_one, make_options(job[0], job[1], job[2], iters, val_freq, data[job[0]],
+                                                          osp.abspath(args.vgg_weights)), workdir, args.threads)
+                   for job in jobs}
+        runs = {job: future.result() for job, future in futures.items()}
+    results = {}
+    for task in tasks:
+        mine = {(arm, seed): runs[(task, arm, seed)] for arm in arms for seed in seeds}
+        summary = summarise(mine, arms, seeds, iters)
+        log(f'\n{TASKS[task]["label"]}: validation after {iters} iterations from scratch (BasicSR metrics)\n'
+            + table(task, summary, seeds))
+        results[task] = {'summary': summary, 'seeds': seeds, 'iters': iters, 'val_freq': val_freq,
+                         'runs': [{'arm': arm, 'seed': seed, 'seconds': r['seconds'], 'final': r['final'],
+                                   'curve': r['curve']} for (arm, seed), r in mine.items()]}
+    os.makedirs(workdir, exist_ok=True)
+    out = osp.join(workdir, 'from_scratch.json')
+    write_json(out, {'command': command_line('from_scratch', argv), 'cpu': cpu_model(), 'jobs': args.jobs,
+                     'threads': args.threads, 'results': results}, indent=1)
+    png = plot(results, osp.join(workdir, 'from_scratch.png'))
+    log(f'wrote {out}' + (f' and {png}' if png else ''))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
