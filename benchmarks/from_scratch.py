@@ -5,8 +5,8 @@ real photographs (``photo_data.py``), until L1's validation PSNR plateaus.
                                       [--arms l1,spn_authors,spn_auto] [--jobs 2] [--threads 1] [--quick]
 
 Networks: a small FFA-Net for dehazing (16 features, 3 groups of 2 blocks) and a small EDSR for x2 SR (32 features,
-4 blocks). Schedule (every arm): Adam 5e-4 (betas 0.9, 0.99), cosine decay to 1e-6 over ``--iters``, 64 px GT
-patches, batch 8, flips and rotations. Arms:
+4 blocks). Schedule (every arm): Adam 5e-4 (betas 0.9, 0.99), cosine decay to 1e-6 over ``--iters``, 48 px GT
+patches, batch 4, flips and rotations. Arms:
   l1           L1 only (SRModel)
   spn_authors  L1 + SPN with the MCLIR authors' settings: four history copies refreshed every 100, 200, 500 and 1000
                iterations with decay 0.1, init_decay 0.01, lambda 0.001, VGG16 relu1_2/2_2/3_3 (0.2/0.3/0.5),
@@ -32,10 +32,10 @@ from benchmarks.photo_data import build as build_photo_data
 
 VGG16 = osp.join(ROOT, 'experiments', 'pretrained_models', 'vgg16-397923af.pth')
 TASKS = {
-    'dehaze': dict(label='dehazing, small FFA-Net', scale=1, crop_border=0, y_channel=False,
+    'dehaze': dict(label='dehazing, small FFA-Net', scale=1, crop_border=0, y_channel=False, iters=6000,
                    network={'type': 'FFANet', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 16, 'num_groups': 3,
                             'num_blocks': 2}),
-    'sr_x2': dict(label='x2 SR, small EDSR', scale=2, crop_border=2, y_channel=True,
+    'sr_x2': dict(label='x2 SR, small EDSR', scale=2, crop_border=2, y_channel=True, iters=4000,
                   network={'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 32, 'num_block': 4,
                            'upscale': 2, 'res_scale': 1, 'img_range': 255., 'rgb_mean': [0.4488, 0.4371, 0.4040]}),
 }
@@ -45,7 +45,12 @@ HISTORY = {'init_decay': 0.01, 'copies': [{'period': p, 'decay': 0.1} for p in (
 SPN = {'type': 'SPNLoss', 'form': 'subtract', 'vgg_type': 'vgg16', 'criterion': 'l1', 'use_input_norm': True,
        'layer_weights': {'relu1_2': 0.2, 'relu2_2': 0.3, 'relu3_3': 0.5}}
 SPN_WEIGHT = {'spn_authors': 0.001, 'spn_auto': 'auto'}
-MODES = {'full': dict(iters=6000, val_freq=250), 'quick': dict(iters=200, val_freq=50)}
+# 48 px patches, batch 4: an SPN step (four copies, ImageNet VGG16 up to relu3_3) costs ~12 L1 steps, so this is
+# what lets three seeds of every arm reach L1's plateau in about an hour on 2 cores
+GT_SIZE, BATCH = 48, 4
+# full: each task's own length (TASKS[task]['iters']: where L1's validation PSNR stopped rising in a 6000-iteration
+# pilot, dehazing ~5250, x2 SR ~4500), validation every 250 iterations
+MODES = {'full': dict(iters=None, val_freq=250), 'quick': dict(iters=200, val_freq=50)}
 WORKDIR = osp.join(OUT_DIR, 'from_scratch')
 
 
@@ -58,8 +63,8 @@ def make_options(task, arm, seed, iters, val_freq, data, vgg_weights=VGG16):
         'datasets': {
             'train': {'name': f'photos_{task}_train', 'type': 'PairedImageDataset',
                       'dataroot_gt': osp.join(data, 'train', 'gt'), 'dataroot_lq': osp.join(data, 'train', 'lq'),
-                      'io_backend': {'type': 'disk'}, 'gt_size': 64, 'use_hflip': True, 'use_rot': True,
-                      'num_worker_per_gpu': 0, 'batch_size_per_gpu': 8, 'dataset_enlarge_ratio': 1,
+                      'io_backend': {'type': 'disk'}, 'gt_size': GT_SIZE, 'use_hflip': True, 'use_rot': True,
+                      'num_worker_per_gpu': 0, 'batch_size_per_gpu': BATCH, 'dataset_enlarge_ratio': 1,
                       'prefetch_mode': None},
             'val': {'name': f'photos_{task}_val', 'type': 'PairedImageDataset',
                     'dataroot_gt': osp.join(data, 'val', 'gt'), 'dataroot_lq': osp.join(data, 'val', 'lq'),
@@ -180,7 +185,8 @@ def main(argv=None):
     parser.add_argument('--workdir', default=WORKDIR)
     args = parser.parse_args(argv)
     mode = MODES['quick' if args.quick else 'full']
-    iters, val_freq = args.iters or mode['iters'], args.val_freq or mode['val_freq']
+    val_freq = args.val_freq or mode['val_freq']
+    iters = {task: args.iters or mode['iters'] or TASKS[task]['iters'] for task in TASKS}
     seeds = [int(s) for s in args.seeds.split(',')]
     arms = [a for a in args.arms.split(',') if a]
     if set(arms) - set(ARMS):
@@ -189,22 +195,23 @@ def main(argv=None):
         sys.exit(f'from_scratch: {args.vgg_weights}: no ImageNet VGG16 file; run mclir-fetch-vgg first.')
     tasks = list(TASKS) if args.task == 'all' else [args.task]
     workdir = osp.abspath(args.workdir)
-    jobs = [(task, arm, seed) for task in tasks for seed in seeds for arm in arms]
+    jobs = [(task, arm, seed) for task in tasks for arm in arms for seed in seeds]
     data = {task: build_photo_data(task) for task in tasks}
-    log(f'{len(jobs)} runs of {iters} iterations, {args.jobs} at a time with {args.threads} thread(s) each, on '
-        f'{cpu_model()}')
+    log(f'{len(jobs)} runs ({", ".join(f"{t}: {iters[t]} iterations" for t in tasks)}), {args.jobs} at a time with '
+        f'{args.threads} thread(s) each, on {cpu_model()}')
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = {job: pool.submit(run_one, make_options(job[0], job[1], job[2], iters, val_freq, data[job[0]],
-                                                          osp.abspath(args.vgg_weights)), workdir, args.threads)
+        futures = {job: pool.submit(run_one, make_options(job[0], job[1], job[2], iters[job[0]], val_freq,
+                                                          data[job[0]], osp.abspath(args.vgg_weights)),
+                                    workdir, args.threads)
                    for job in jobs}
         runs = {job: future.result() for job, future in futures.items()}
     results = {}
     for task in tasks:
         mine = {(arm, seed): runs[(task, arm, seed)] for arm in arms for seed in seeds}
-        summary = summarise(mine, arms, seeds, iters)
-        log(f'\n{TASKS[task]["label"]}: validation after {iters} iterations from scratch (BasicSR metrics)\n'
+        summary = summarise(mine, arms, seeds, iters[task])
+        log(f'\n{TASKS[task]["label"]}: validation after {iters[task]} iterations from scratch (BasicSR metrics)\n'
             + table(task, summary, seeds))
-        results[task] = {'summary': summary, 'seeds': seeds, 'iters': iters, 'val_freq': val_freq,
+        results[task] = {'summary': summary, 'seeds': seeds, 'iters': iters[task], 'val_freq': val_freq,
                          'runs': [{'arm': arm, 'seed': seed, 'seconds': r['seconds'], 'final': r['final'],
                                    'curve': r['curve']} for (arm, seed), r in mine.items()]}
     os.makedirs(workdir, exist_ok=True)
