@@ -209,6 +209,22 @@ def pyplot():
     return plt
 
 
+def panels(count, width=6.5, height=4.5):
+    """``(plt, fig, axes)``: one row of ``count`` panels; ``None`` without matplotlib."""
+    plt = pyplot()
+    if plt is None:
+        return None
+    fig, axes = plt.subplots(1, count, figsize=(width * count, height), squeeze=False)
+    return plt, fig, axes[0]
+
+
+def save_figure(plt, fig, path, dpi=110):
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def cpu_model():
     """``lscpu``'s model name, else ``platform.processor()``."""
     try:

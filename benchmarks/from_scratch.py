@@ -27,7 +27,8 @@ import statistics
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from benchmarks.common import OUT_DIR, ROOT, command_line, cpu_model, log, pyplot, run_training, write_json
+from benchmarks.common import (OUT_DIR, ROOT, command_line, cpu_model, log, panels, run_training, save_figure,
+                               write_json)
 from benchmarks.photo_data import build as build_photo_data
 
 VGG16 = osp.join(ROOT, 'experiments', 'pretrained_models', 'vgg16-397923af.pth')
@@ -147,28 +148,21 @@ def table(task, summary, seeds):
 
 
 def plot(results, path):
-    plt = pyplot()
-    if plt is None:
+    """Validation PSNR against iteration, a panel per task, a line per run, a colour per arm."""
+    drawn = panels(len(results))
+    if drawn is None:
         return None
-    tasks = list(results)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.5), squeeze=False)
+    plt, fig, axes = drawn
     colors = dict(zip(ARMS, plt.get_cmap('tab10').colors))
-    for ax, task in zip(axes[0], tasks):
-        res = results[task]
+    for ax, (task, res) in zip(axes, results.items()):
         for run in res['runs']:
-            xs, ys = zip(*run['curve']['psnr'])
-            first = run['seed'] == res['seeds'][0]
-            ax.plot(xs, ys, color=colors[run['arm']], lw=1.2, alpha=0.8,
-                    label=ARM_LABELS[run['arm']] if first else None)
-        ax.set_title(f'{TASKS[task]["label"]}, from scratch ({len(res["seeds"])} seeds, one line each)', fontsize=10)
-        ax.set_xlabel('iteration')
-        ax.set_ylabel('validation PSNR (dB), 10 photos')
+            label = ARM_LABELS[run['arm']] if run['seed'] == res['seeds'][0] else None
+            ax.plot(*zip(*run['curve']['psnr']), color=colors[run['arm']], lw=1.2, alpha=0.8, label=label)
+        ax.set(title=f'{TASKS[task]["label"]}, from scratch ({len(res["seeds"])} seeds, one line each)',
+               xlabel='iteration', ylabel='validation PSNR (dB), 10 photos')
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(plt, fig, path)
 
 
 def main(argv=None):

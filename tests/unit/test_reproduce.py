@@ -121,3 +121,10 @@ def test_from_scratch_summary_pairs_seeds_and_measures_the_plateau():
     assert summary['spn_auto']['psnr_diff'] == pytest.approx([0.5, -0.3])
     assert summary['spn_auto']['psnr_diff_mean'] == pytest.approx(0.1)
     assert '| L1 + SPN, lambda auto | 20.600 ± 0.141 |' in from_scratch.table('dehaze', summary, [1, 2])
+
+
+def test_several_gpus_run_under_torchrun_and_one_runs_plainly():
+    assert reproduce._entry('mclir_basicsr.train', 'x.yml', 4)[1:] == [
+        '-m', 'torch.distributed.run', '--nproc_per_node=4', '-m', 'mclir_basicsr.train', '-opt', 'x.yml',
+        '--launcher', 'pytorch']
+    assert reproduce._entry('mclir_basicsr.test', 'x.yml', 1)[1:] == ['-m', 'mclir_basicsr.test', '-opt', 'x.yml']
