@@ -191,6 +191,11 @@ def main(argv=None):
     workdir = osp.abspath(args.workdir)
     jobs = [(task, arm, seed) for task in tasks for arm in arms for seed in seeds]
     data = {task: build_photo_data(task) for task in tasks}
+    for task, folder in data.items():
+        val = len(os.listdir(osp.join(folder, 'val', 'gt')))
+        if val < 10:
+            log(f'{task}: only {val} validation images; apt-get install lomiri-wallpapers-16.04 mate-backgrounds '
+                f'brings 25 more photographs (10 validation images in all).')
     log(f'{len(jobs)} runs ({", ".join(f"{t}: {iters[t]} iterations" for t in tasks)}), {args.jobs} at a time with '
         f'{args.threads} thread(s) each, on {cpu_model()}')
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:

@@ -13,6 +13,7 @@ import os
 import os.path as osp
 import importlib
 import multiprocessing
+import shutil
 import signal
 import subprocess
 import sys
@@ -321,6 +322,21 @@ def run_entry_point(module, args, cwd, timeout=600):
             child.join()
         with open(out) as f_out, open(err) as f_err:
             return subprocess.CompletedProcess([module] + list(args), child.exitcode, f_out.read(), f_err.read())
+
+
+class KeptWeights(dict):
+    """Weights later tests of a module start from, by key. A passing test's tmp_path is removed when it ends
+    (pytest.ini), so a file put here moves to ``folder``, which lives as long as the session's temporary folder; the
+    file it replaces is deleted (paper-sized weights add up). Give ``folder`` from a module-scoped fixture."""
+
+    folder = None
+
+    def __setitem__(self, key, path):
+        kept = osp.join(self.folder, f'{len(os.listdir(self.folder)):03d}_{osp.basename(path)}')
+        shutil.move(path, kept)
+        if key in self:
+            os.remove(self[key])
+        super().__setitem__(key, kept)
 
 
 CONSOLE = ('import sys\nfrom importlib.metadata import entry_points\n'

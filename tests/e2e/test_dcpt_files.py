@@ -9,6 +9,7 @@ run through the entry points at full network size on generated 64-pixel images."
 import glob
 import json
 import os.path as osp
+import shutil
 
 import cv2
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 import yaml
 from basicsr.archs import build_network
 
-from tests.helpers import TEST_DATA, changed_option_keys, key_allowed, run_entry_point
+from tests.helpers import TEST_DATA, KeptWeights, changed_option_keys, key_allowed, run_entry_point
 
 pytestmark = pytest.mark.e2e
 
@@ -119,7 +120,15 @@ def weights_key(network):
 PRETRAINING = [f for f in FILES if '/pretrain/' in f]
 TRAINING = [f for f in FILES if '/train/' in f or '/transfer/' in f]
 TESTING = [f for f in FILES if '/test/' in f]
-WEIGHTS = {}  # weights_key(network) -> the newest weights written here (the tests below run in this order)
+WEIGHTS = KeptWeights()  # weights_key(network) -> the newest weights written here (the tests below run in this order)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _kept_weights_folder(tmp_path_factory):
+    WEIGHTS.folder = str(tmp_path_factory.mktemp('dcpt_weights'))
+    yield
+    shutil.rmtree(WEIGHTS.folder)
+    WEIGHTS.clear()
 
 
 def weights_for(block, network, files, run, data, folder):

@@ -10,6 +10,7 @@ The entry points run in processes forked from a warm server (``run_entry_point``
 import glob
 import json
 import os.path as osp
+import shutil
 
 import cv2
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 import yaml
 
 from mclir_basicsr.data.lmdb_tools import folders_to_lmdb
-from tests.helpers import TEST_DATA, changed_option_keys, key_allowed, run_entry_point
+from tests.helpers import TEST_DATA, KeptWeights, changed_option_keys, key_allowed, run_entry_point
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +49,15 @@ def network_of(rel):
     return opt['model_type'], yaml.safe_dump(opt['network_g'])
 
 
-TRAINED = {}  # network_of(training file) -> the weights it wrote (training tests run before test-file tests)
+TRAINED = KeptWeights()  # network_of(training file) -> the weights it wrote (training tests run before test-file tests)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _kept_weights_folder(tmp_path_factory):
+    TRAINED.folder = str(tmp_path_factory.mktemp('irconstyle_weights'))
+    yield
+    shutil.rmtree(TRAINED.folder)
+    TRAINED.clear()
 
 
 @pytest.fixture(scope='module')
