@@ -330,9 +330,11 @@ class KeptWeights(dict):
     file it replaces is deleted (paper-sized weights add up). Give ``folder`` from a module-scoped fixture."""
 
     folder = None
+    moved = 0  # numbers the kept files: never a name in use, whatever was deleted
 
     def __setitem__(self, key, path):
-        kept = osp.join(self.folder, f'{len(os.listdir(self.folder)):03d}_{osp.basename(path)}')
+        self.moved += 1
+        kept = osp.join(self.folder, f'{self.moved:03d}_{osp.basename(path)}')
         shutil.move(path, kept)
         if key in self:
             os.remove(self[key])
