@@ -16,7 +16,8 @@ The same seed gives every arm the same initialisation and data order. Validation
 photos) every ``--val-freq`` iterations, read back from tensorboard. A run whose result file exists with the same
 options is not run again, so an interrupted benchmark continues where it stopped.
 
-Writes benchmarks/out/from_scratch/from_scratch.json and .png (copy them to benchmarks/results/ to publish).
+Writes benchmarks/out/from_scratch/from_scratch[_<task>].json and .png (copy them to benchmarks/results/ to
+publish).
 """
 import argparse
 import copy
@@ -214,10 +215,11 @@ def main(argv=None):
                          'runs': [{'arm': arm, 'seed': seed, 'seconds': r['seconds'], 'final': r['final'],
                                    'curve': r['curve']} for (arm, seed), r in mine.items()]}
     os.makedirs(workdir, exist_ok=True)
-    out = osp.join(workdir, 'from_scratch.json')
+    stem = 'from_scratch' if args.task == 'all' else f'from_scratch_{args.task}'
+    out = osp.join(workdir, stem + '.json')
     write_json(out, {'command': command_line('from_scratch', argv), 'cpu': cpu_model(), 'jobs': args.jobs,
                      'threads': args.threads, 'results': results}, indent=1)
-    png = plot(results, osp.join(workdir, 'from_scratch.png'))
+    png = plot(results, osp.join(workdir, stem + '.png'))
     log(f'wrote {out}' + (f' and {png}' if png else ''))
     return 0
 
