@@ -22,6 +22,7 @@ import tempfile
 import mclir_basicsr  # noqa: F401  (must precede basicsr)
 import cv2
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 import yaml
@@ -339,6 +340,20 @@ class KeptWeights(dict):
         if key in self:
             os.remove(self[key])
         super().__setitem__(key, kept)
+
+
+def kept_weights_folder(kept, prefix):
+    """A module-scoped autouse fixture: ``kept`` (a :class:`KeptWeights`) gets a folder for the module's tests, removed
+    with what it holds after them. Assign it to a module-level name of the test module."""
+
+    @pytest.fixture(scope='module', autouse=True)
+    def fixture(tmp_path_factory):
+        kept.folder = str(tmp_path_factory.mktemp(prefix))
+        yield
+        shutil.rmtree(kept.folder)
+        kept.clear()
+
+    return fixture
 
 
 CONSOLE = ('import sys\nfrom importlib.metadata import entry_points\n'

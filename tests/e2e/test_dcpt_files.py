@@ -9,7 +9,6 @@ run through the entry points at full network size on generated 64-pixel images."
 import glob
 import json
 import os.path as osp
-import shutil
 
 import cv2
 import numpy as np
@@ -18,7 +17,8 @@ import torch
 import yaml
 from basicsr.archs import build_network
 
-from tests.helpers import TEST_DATA, KeptWeights, changed_option_keys, key_allowed, run_entry_point
+from tests.helpers import (TEST_DATA, KeptWeights, changed_option_keys, key_allowed, kept_weights_folder,
+                           run_entry_point)
 
 pytestmark = pytest.mark.e2e
 
@@ -122,13 +122,7 @@ TRAINING = [f for f in FILES if '/train/' in f or '/transfer/' in f]
 TESTING = [f for f in FILES if '/test/' in f]
 WEIGHTS = KeptWeights()  # weights_key(network) -> the newest weights written here (the tests below run in this order)
 
-
-@pytest.fixture(scope='module', autouse=True)
-def _kept_weights_folder(tmp_path_factory):
-    WEIGHTS.folder = str(tmp_path_factory.mktemp('dcpt_weights'))
-    yield
-    shutil.rmtree(WEIGHTS.folder)
-    WEIGHTS.clear()
+_kept_weights_folder = kept_weights_folder(WEIGHTS, 'dcpt_weights')
 
 
 def weights_for(block, network, files, run, data, folder):

@@ -10,7 +10,6 @@ The entry points run in processes forked from a warm server (``run_entry_point``
 import glob
 import json
 import os.path as osp
-import shutil
 
 import cv2
 import numpy as np
@@ -19,7 +18,8 @@ import torch
 import yaml
 
 from mclir_basicsr.data.lmdb_tools import folders_to_lmdb
-from tests.helpers import TEST_DATA, KeptWeights, changed_option_keys, key_allowed, run_entry_point
+from tests.helpers import (TEST_DATA, KeptWeights, changed_option_keys, key_allowed, kept_weights_folder,
+                           run_entry_point)
 
 pytestmark = pytest.mark.e2e
 
@@ -51,13 +51,7 @@ def network_of(rel):
 
 TRAINED = KeptWeights()  # network_of(training file) -> the weights it wrote (training tests run before test-file tests)
 
-
-@pytest.fixture(scope='module', autouse=True)
-def _kept_weights_folder(tmp_path_factory):
-    TRAINED.folder = str(tmp_path_factory.mktemp('irconstyle_weights'))
-    yield
-    shutil.rmtree(TRAINED.folder)
-    TRAINED.clear()
+_kept_weights_folder = kept_weights_folder(TRAINED, 'irconstyle_weights')
 
 
 @pytest.fixture(scope='module')
