@@ -3,6 +3,10 @@ real photographs (``photo_data.py``), until L1's validation PSNR plateaus.
 
     python -m benchmarks.from_scratch [--task dehaze|sr_x2|all] [--seeds 10,11,12] [--iters N] [--val-freq K]
                                       [--arms l1,spn_authors,spn_auto] [--jobs 2] [--threads 1] [--quick]
+                                      [--lengths 4000,8000,12000,20000]
+
+``--lengths`` is how each task's length was chosen: L1 alone (the first seed), one run per schedule length, each
+with its own cosine decay, to see at which length a longer schedule stops paying (from_scratch_<task>_lengths.*).
 
 Networks: a small FFA-Net for dehazing (16 features, 3 groups of 2 blocks) and a small EDSR for x2 SR (32 features,
 4 blocks). Schedule (every arm): Adam 5e-4 (betas 0.9, 0.99), cosine decay to 1e-6 over ``--iters``, 48 px GT
@@ -28,8 +32,8 @@ import statistics
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from benchmarks.common import (OUT_DIR, ROOT, command_line, cpu_model, log, panels, run_training, save_figure,
-                               write_json)
+from benchmarks.common import (OUT_DIR, ROOT, command_line, cpu_model, int_list, log, panels, run_training,
+                               save_figure, write_json)
 from benchmarks.photo_data import build as build_photo_data
 
 VGG16 = osp.join(ROOT, 'experiments', 'pretrained_models', 'vgg16-397923af.pth')
@@ -37,7 +41,7 @@ TASKS = {
     'dehaze': dict(label='dehazing, small FFA-Net', scale=1, crop_border=0, y_channel=False, iters=6000,
                    network={'type': 'FFANet', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 16, 'num_groups': 3,
                             'num_blocks': 2}),
-    'sr_x2': dict(label='x2 SR, small EDSR', scale=2, crop_border=2, y_channel=True, iters=4000,
+    'sr_x2': dict(label='x2 SR, small EDSR', scale=2, crop_border=2, y_channel=True, iters=12000,
                   network={'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 32, 'num_block': 4,
                            'upscale': 2, 'res_scale': 1, 'img_range': 255., 'rgb_mean': [0.4488, 0.4371, 0.4040]}),
 }
@@ -50,8 +54,9 @@ SPN_WEIGHT = {'spn_authors': 0.001, 'spn_auto': 'auto'}
 # 48 px patches, batch 4: an SPN step (four copies, ImageNet VGG16 up to relu3_3) costs ~12 L1 steps, so this is
 # what lets three seeds of every arm reach L1's plateau in about an hour on 2 cores
 GT_SIZE, BATCH = 48, 4
-# full: each task's own length (TASKS[task]['iters']: where L1's validation PSNR stopped rising in a 6000-iteration
-# pilot, dehazing ~5250, x2 SR ~4500), validation every 250 iterations
+# full: each task's own length (TASKS[task]['iters'], chosen with --lengths: dehazing's 6000-iteration L1 curve
+# stopped rising at ~5250; x2 SR's final PSNR still rose 0.32 dB from 8000 to 12000 iterations and 0.10 dB more at
+# 20000, which three SPN seeds per arm cannot afford here), validation every 250 iterations
 MODES = {'full': dict(iters=None, val_freq=250), 'quick': dict(iters=200, val_freq=50)}
 WORKDIR = osp.join(OUT_DIR, 'from_scratch')
 
@@ -148,6 +153,55 @@ def table(task, summary, seeds):
     return '\n'.join(lines)
 
 
+def length_table(task, runs):
+    """``runs``: {iterations: run}; one row per schedule length, L1 alone."""
+    lines = [f'| {task}: L1 trained for | final PSNR (dB) | SSIM | gain over the last quarter | s per run |',
+             '|---|---|---|---|---|']
+    for iters, run in sorted(runs.items()):
+        gain = summarise({('l1', 0): run}, ['l1'], [0], iters)['l1']['last_quarter_gain']
+        gain = f'{gain:+.3f} dB' if gain is not None else '-'
+        lines.append(f'| {iters} iterations | {run["final"]["psnr"]:.3f} | {run["final"]["ssim"]:.4f} | {gain} | '
+                     f'{run["seconds"]:.0f} |')
+    return '\n'.join(lines)
+
+
+def plot_lengths(task, runs, path):
+    drawn = panels(1)
+    if drawn is None:
+        return None
+    plt, fig, (ax,) = drawn
+    for iters, run in sorted(runs.items()):
+        ax.plot(*zip(*run['curve']['psnr']), lw=1.2, label=f'{iters} iterations (cosine to 1e-6 over them)')
+    ax.set(title=f'{TASKS[task]["label"]}: L1 from scratch, one schedule length per line',
+           xlabel='iteration', ylabel='validation PSNR (dB), 10 photos')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(plt, fig, path)
+
+
+def run_lengths(tasks, lengths, seed, val_freq, data, args, argv):
+    """L1 at each schedule length; each length trains in its own folder (the run names are the same)."""
+    workdir = osp.abspath(args.workdir)
+    jobs = [(task, n) for task in tasks for n in lengths]
+    log(f'{len(jobs)} L1 runs (seed {seed}, {", ".join(map(str, lengths))} iterations), {args.jobs} at a time')
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {(task, n): pool.submit(run_one, make_options(task, 'l1', seed, n, val_freq, data[task]),
+                                          osp.join(workdir, 'lengths', str(n)), args.threads)
+                   for task, n in jobs}
+        runs = {job: future.result() for job, future in futures.items()}
+    for task in tasks:
+        mine = {n: runs[(task, n)] for n in lengths}
+        log(f'\n{TASKS[task]["label"]}: how long L1 needs (seed {seed})\n' + length_table(task, mine))
+        out = osp.join(workdir, f'from_scratch_{task}_lengths.json')
+        write_json(out, {'command': command_line('from_scratch', argv), 'cpu': cpu_model(), 'seed': seed,
+                         'val_freq': val_freq, 'runs': [{'iters': n, 'seconds': r['seconds'], 'final': r['final'],
+                                                         'curve': r['curve']} for n, r in sorted(mine.items())]},
+                   indent=1)
+        png = plot_lengths(task, mine, osp.join(workdir, f'from_scratch_{task}_lengths.png'))
+        log(f'wrote {out}' + (f' and {png}' if png else ''))
+    return 0
+
+
 def plot(results, path):
     """Validation PSNR against iteration, a panel per task, a line per run, a colour per arm."""
     drawn = panels(len(results))
@@ -178,6 +232,8 @@ def main(argv=None):
     parser.add_argument('--quick', action='store_true', help=f'{MODES["quick"]["iters"]} iterations, to try it out')
     parser.add_argument('--vgg-weights', default=VGG16)
     parser.add_argument('--workdir', default=WORKDIR)
+    parser.add_argument('--lengths', type=int_list,
+                        help='L1 alone (first seed) at each of these schedule lengths, e.g. 4000,8000,12000,20000')
     args = parser.parse_args(argv)
     mode = MODES['quick' if args.quick else 'full']
     val_freq = args.val_freq or mode['val_freq']
@@ -186,12 +242,14 @@ def main(argv=None):
     arms = [a for a in args.arms.split(',') if a]
     if set(arms) - set(ARMS):
         parser.error(f'--arms: choose from {",".join(ARMS)}')
-    if any(a != 'l1' for a in arms) and not osp.isfile(args.vgg_weights):
+    if not args.lengths and any(a != 'l1' for a in arms) and not osp.isfile(args.vgg_weights):
         sys.exit(f'from_scratch: {args.vgg_weights}: no ImageNet VGG16 file; run mclir-fetch-vgg first.')
     tasks = list(TASKS) if args.task == 'all' else [args.task]
     workdir = osp.abspath(args.workdir)
     jobs = [(task, arm, seed) for task in tasks for arm in arms for seed in seeds]
     data = {task: build_photo_data(task) for task in tasks}
+    if args.lengths:
+        return run_lengths(tasks, args.lengths, seeds[0], val_freq, data, args, argv)
     for task, folder in data.items():
         val = len(os.listdir(osp.join(folder, 'val', 'gt')))
         if val < 10:

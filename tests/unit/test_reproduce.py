@@ -1,5 +1,6 @@
 """benchmarks/reproduce.py's runs: the paper's option files as they are, data moved, the two arms, the schedule
 scaled, the row's test set; and RESIDE's pairing (mclir_basicsr.data.reside)."""
+import json
 import os
 
 import cv2
@@ -121,6 +122,38 @@ def test_from_scratch_summary_pairs_seeds_and_measures_the_plateau():
     assert summary['spn_auto']['psnr_diff'] == pytest.approx([0.5, -0.3])
     assert summary['spn_auto']['psnr_diff_mean'] == pytest.approx(0.1)
     assert '| L1 + SPN, lambda auto | 20.600 ± 0.141 |' in from_scratch.table('dehaze', summary, [1, 2])
+
+
+def test_from_scratch_length_table_has_a_row_per_schedule_with_its_own_plateau():
+    from benchmarks import from_scratch
+
+    def run(curve):
+        return {'final': {'psnr': curve[-1][1], 'ssim': 0.9}, 'seconds': 2.0, 'curve': {'psnr': curve}}
+
+    table = from_scratch.length_table('sr_x2', {200: run([(100, 30.0), (150, 30.5), (200, 31.0)]),
+                                                100: run([(50, 29.0), (75, 29.5), (100, 29.6)])})
+    rows = table.splitlines()[2:]
+    assert rows == ['| 100 iterations | 29.600 | 0.9000 | +0.100 dB | 2 |',
+                    '| 200 iterations | 31.000 | 0.9000 | +0.500 dB | 2 |']
+
+
+def test_from_scratch_lengths_need_no_vgg_and_train_l1_once_per_length(tmp_path, monkeypatch):
+    from benchmarks import from_scratch
+    trained = []
+
+    def fake_training(opt, workdir, threads):
+        trained.append((opt['model_type'], opt['train']['total_iter'], opt['manual_seed'], workdir))
+        n = opt['train']['total_iter']
+        return 1.0, {'psnr': [(n // 2, 20.0), (n, 21.0)], 'ssim': [(n // 2, 0.5), (n, 0.6)]}
+
+    monkeypatch.setattr(from_scratch, 'run_training', fake_training)
+    monkeypatch.setattr(from_scratch, 'build_photo_data', lambda task: str(tmp_path / 'data'))
+    assert from_scratch.main(['--task', 'dehaze', '--lengths', '30,60', '--seeds', '7,8', '--jobs', '1',
+                              '--vgg-weights', str(tmp_path / 'absent.pth'), '--workdir', str(tmp_path)]) == 0
+    assert sorted(trained) == [('SRModel', 30, 7, str(tmp_path / 'lengths' / '30')),
+                               ('SRModel', 60, 7, str(tmp_path / 'lengths' / '60'))]
+    saved = json.loads((tmp_path / 'from_scratch_dehaze_lengths.json').read_text())
+    assert [r['iters'] for r in saved['runs']] == [30, 60] and saved['seed'] == 7
 
 
 def test_several_gpus_run_under_torchrun_and_one_runs_plainly():
