@@ -224,7 +224,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--task', choices=list(TASKS) + ['all'], default='all')
     parser.add_argument('--seeds', default='10,11,12')
-    parser.add_argument('--arms', default=','.join(ARMS))
+    parser.add_argument('--arms', help=f'default {",".join(ARMS)}')
     parser.add_argument('--iters', type=int)
     parser.add_argument('--val-freq', type=int)
     parser.add_argument('--jobs', type=int, default=2, help='runs at a time')
@@ -238,8 +238,10 @@ def main(argv=None):
     mode = MODES['quick' if args.quick else 'full']
     val_freq = args.val_freq or mode['val_freq']
     iters = {task: args.iters or mode['iters'] or TASKS[task]['iters'] for task in TASKS}
-    seeds = [int(s) for s in args.seeds.split(',')]
-    arms = [a for a in args.arms.split(',') if a]
+    seeds = int_list(args.seeds)
+    if args.lengths and (args.iters or args.quick or args.arms not in (None, 'l1')):
+        parser.error('--lengths trains L1 alone at the lengths it names: leave out --arms, --iters and --quick')
+    arms = [a for a in (args.arms or ','.join(ARMS)).split(',') if a]
     if set(arms) - set(ARMS):
         parser.error(f'--arms: choose from {",".join(ARMS)}')
     if not args.lengths and any(a != 'l1' for a in arms) and not osp.isfile(args.vgg_weights):

@@ -156,6 +156,15 @@ def test_from_scratch_lengths_need_no_vgg_and_train_l1_once_per_length(tmp_path,
     assert [r['iters'] for r in saved['runs']] == [30, 60] and saved['seed'] == 7
 
 
+@pytest.mark.parametrize('extra', [['--arms', 'spn_auto'], ['--iters', '100'], ['--quick']])
+def test_from_scratch_lengths_refuse_options_they_would_ignore(extra, tmp_path, capsys):
+    from benchmarks import from_scratch
+    with pytest.raises(SystemExit):
+        from_scratch.main(['--lengths', '30,60', '--workdir', str(tmp_path)] + extra)
+    assert '--lengths trains L1 alone' in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
 def test_several_gpus_run_under_torchrun_and_one_runs_plainly():
     assert reproduce._entry('mclir_basicsr.train', 'x.yml', 4)[1:] == [
         '-m', 'torch.distributed.run', '--nproc_per_node=4', '-m', 'mclir_basicsr.train', '-opt', 'x.yml',
