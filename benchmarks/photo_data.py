@@ -86,7 +86,7 @@ def build(task, root=ROOT, seed=0):
             saved = json.load(f)
         for entry in saved.get('photos', []):
             entry.pop('images', None)  # what the build counted
-        if saved == manifest:
+        if saved == json.loads(json.dumps(manifest)):  # as JSON reads it back: tuples come back as lists
             return folder
     shutil.rmtree(folder, ignore_errors=True)
     for split in ('train', 'val'):

@@ -88,6 +88,26 @@ def test_reside_refuses_a_missing_clear_image_before_writing(tmp_path):
     assert not (tmp_path / 'out').exists()
 
 
+# --------------------------------------------------------------------- benchmarks/photo_data.py
+@pytest.mark.parametrize('task', ['dehaze', 'sr_x2'])
+def test_photo_data_is_built_once_and_left_alone_while_its_settings_stay(task, tmp_path, monkeypatch):
+    """A second build with the same settings must not delete the folder: benchmark runs read it while they train."""
+    from benchmarks import photo_data
+    rng = np.random.default_rng(0)
+    photos = [(f'photo{i}', 'test', lambda i=i: rng.integers(0, 256, (224, 208 + 8 * i, 3), dtype=np.uint8))
+              for i in range(3)]
+    monkeypatch.setattr(photo_data, 'photo_sources', lambda: photos)
+    folder = photo_data.build(task, root=str(tmp_path))
+    (tmp_path / task / 'train' / 'gt' / 'marker.txt').write_text('kept')
+    assert photo_data.build(task, root=str(tmp_path)) == folder
+    assert (tmp_path / task / 'train' / 'gt' / 'marker.txt').exists()
+    assert len(os.listdir(tmp_path / task / 'val' / 'lq')) == 1
+    assert len(os.listdir(tmp_path / task / 'train' / 'lq')) > 4
+    monkeypatch.setattr(photo_data, 'STEP', photo_data.STEP // 2)  # other settings: built anew
+    photo_data.build(task, root=str(tmp_path))
+    assert not (tmp_path / task / 'train' / 'gt' / 'marker.txt').exists()
+
+
 # --------------------------------------------------------------------- benchmarks/from_scratch.py (CPU-scale protocol)
 @pytest.mark.parametrize('task', ['dehaze', 'sr_x2'])
 def test_from_scratch_arms_share_everything_but_spn_which_is_the_authors(task, tmp_path):
