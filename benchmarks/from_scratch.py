@@ -55,8 +55,8 @@ SPN_WEIGHT = {'spn_authors': 0.001, 'spn_auto': 'auto'}
 # what lets three seeds of every arm come near L1's plateau in about two hours a task on 2 cores
 GT_SIZE, BATCH = 48, 4
 # full: each task's own length (TASKS[task]['iters'], from --lengths: L1's final PSNR rose 0.49 dB (dehazing) and
-# 0.32 dB (x2 SR) from half of it, and x2 SR 0.10 dB more at 20000, which 3 SPN seeds per arm cannot afford on 2
-# cores), validation every 250 iterations
+# 0.32 dB (x2 SR) from half of it, then 0.20 dB more at 24000 and 0.10 dB more at 20000, less than L1's spread over
+# seeds; 3 SPN seeds per arm at those lengths do not fit on 2 cores), validation every 250 iterations
 MODES = {'full': dict(iters=None, val_freq=250), 'quick': dict(iters=200, val_freq=50)}
 WORKDIR = osp.join(OUT_DIR, 'from_scratch')
 
